@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# cluster-scripts/lib.sh: shared helpers sourced by the other cluster scripts.
+#
+# Safe to source under `set -euo pipefail`. Sourcing it only defines functions and
+# exports REPO_ROOT and CARGO_TARGET_DIR; it never changes the working directory.
+
+# Guard against being sourced twice.
+if [[ -n "${BOXOFFICE_LIB_SOURCED:-}" ]]; then
+    return 0
+fi
+BOXOFFICE_LIB_SOURCED=1
+
+# Repository root, derived from this file's location (cluster-scripts/..).
+REPO_ROOT="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+export REPO_ROOT
+
+# One shared target dir so builds stay incremental across clones of the repo.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/boxoffice/target}"
+
+# log MESSAGE...: print "[boxoffice] MESSAGE" to stderr.
+log() {
+    printf '[boxoffice] %s\n' "$*" >&2
+}
+
+# die MESSAGE...: log the message and exit 1.
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# as_root CMD...: run CMD as root, via sudo only when we are not root and sudo exists.
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run '$*' and sudo is not available"
+    fi
+}
+
+# ensure_apt_packages PKG...: install whichever of PKG... are not installed yet.
+# Idempotent: does nothing (and never runs apt-get) when all are present.
+ensure_apt_packages() {
+    local pkg
+    local -a missing=()
+    for pkg in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$pkg")
+        fi
+    done
+    if [[ ${#missing[@]} -eq 0 ]]; then
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 \
+        || die "missing packages (${missing[*]}) and apt-get is not available; install them by hand"
+    log "installing missing packages: ${missing[*]}"
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# ensure_toolchain: make sure cargo, rustfmt and clippy are usable.
+ensure_toolchain() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        if [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+            export PATH="$HOME/.cargo/bin:$PATH"
+        else
+            die "cargo not found; install Rust with rustup (https://rustup.rs) and re-run"
+        fi
+    fi
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 \
+            || die "cargo fmt/clippy missing and rustup not found; install the rustfmt and clippy components"
+        log "adding rustfmt and clippy components"
+        rustup component add rustfmt clippy
+    fi
+}
+
+# ensure_build_deps: system libraries (RocksDB, compression, protoc, clang) plus the Rust toolchain.
+ensure_build_deps() {
+    ensure_apt_packages build-essential pkg-config libclang-dev clang librocksdb-dev \
+        libsnappy-dev liblz4-dev libzstd-dev protobuf-compiler
+    ensure_toolchain
+}

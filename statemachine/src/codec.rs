@@ -1,0 +1,54 @@
+//! Versioned binary encoding of everything that enters the Raft log or the store: a format byte, then postcard.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// The format version written in front of every encoded value.
+///
+/// Readers accept every version they know; writers always write the newest. Adding enum variants at the
+/// end or trailing `Option` fields does not need a new version; anything else does.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// A value that could not be decoded: corrupt bytes from the disk or the network, never a bug.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("empty buffer: no format version byte")]
+    Empty,
+    #[error("unknown format version {0} (this build reads version {FORMAT_VERSION})")]
+    UnknownVersion(u8),
+    #[error("encoded value is {len} bytes, more than the {max} allowed")]
+    TooLarge { len: usize, max: usize },
+    #[error("malformed value: {0}")]
+    Malformed(String),
+}
+
+/// Encodes `value` as `[FORMAT_VERSION] ++ postcard(value)`.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION];
+    // Serializing plain data into a Vec cannot fail: postcard only errors on a full fixed buffer.
+    let body = postcard::to_allocvec(value).expect("postcard encoding into a Vec is infallible");
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a value written by [`encode`], refusing unknown versions, trailing bytes and oversized input.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], len_max: usize) -> Result<T, CodecError> {
+    if bytes.len() > len_max {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max: len_max,
+        });
+    }
+    let (&version, body) = bytes.split_first().ok_or(CodecError::Empty)?;
+    if version != FORMAT_VERSION {
+        return Err(CodecError::UnknownVersion(version));
+    }
+    let (value, rest) =
+        postcard::take_from_bytes(body).map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(CodecError::Malformed(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
+    }
+    Ok(value)
+}

@@ -1,0 +1,399 @@
+//! The invariants of the ticketing state, checked from scratch over a whole store.
+//!
+//! This is the one definition the project reuses: unit and property tests call it after every step,
+//! the node can audit a replica with it, and Jepsen-style checks compare its verdict across replicas.
+//! It reads everything, so it is for tests and audits, not for the hot path.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::command::{HoldItems, HoldStatus, OrderStatus};
+use crate::event::Counts;
+use crate::ids::{CustomerId, EventId, SeatId};
+use crate::records::{
+    self, decode, keys, prefix_end, read, tag, CustomerRecord, EventRecord, HoldRecord, KeyReader,
+    OrderRecord, RequestRecord, RowRecord, SeatState, TotalsRecord, ZoneKind, ZoneRecord,
+};
+use crate::store::{Entries, Store, StoreError};
+
+/// A broken invariant, with the event it was found in.
+#[derive(Debug, thiserror::Error)]
+pub enum Violation {
+    #[error("event {event}: {detail}")]
+    Event { event: EventId, detail: String },
+    #[error("{0}")]
+    State(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What an audit found: totals across every event of the state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Audit {
+    pub events: u32,
+    pub counts: Counts,
+    pub active_holds: u32,
+    pub confirmed_orders: u32,
+}
+
+/// Everything in one (unbounded) scan of the keys under `prefix`.
+fn scan_prefix<S: Store + ?Sized>(store: &S, prefix: &[u8]) -> Result<Entries, StoreError> {
+    store.scan(prefix, &prefix_end(prefix), usize::MAX)
+}
+
+/// Checks every invariant of every event in `store`.
+pub fn check<S: Store + ?Sized>(store: &S) -> Result<Audit, Violation> {
+    let mut audit = Audit::default();
+    for (key, _) in scan_prefix(store, &[tag::EVENT])? {
+        let id = KeyReader::new(&key, tag::EVENT)
+            .and_then(|mut r| r.text())
+            .and_then(|s| EventId::new(s).ok())
+            .ok_or_else(|| Violation::State(format!("malformed event key {key:02x?}")))?;
+        let event = check_event(store, &id)?;
+        audit.events += 1;
+        audit.counts.add(&event.counts);
+        audit.active_holds += event.active_holds;
+        audit.confirmed_orders += event.confirmed_orders;
+    }
+    check_requests(store)?;
+    Ok(audit)
+}
+
+/// Every remembered outcome has exactly one retention index entry, recorded no later than state time.
+fn check_requests<S: Store + ?Sized>(store: &S) -> Result<(), Violation> {
+    let now = records::state_time(store)?;
+    let records = scan_prefix(store, &[tag::REQUEST])?;
+    let index = scan_prefix(store, &[tag::REQUEST_BY_TIME])?;
+    if records.len() != index.len() {
+        return Err(Violation::State(format!(
+            "{} remembered outcomes but {} retention index entries",
+            records.len(),
+            index.len()
+        )));
+    }
+    for (key, bytes) in records {
+        let record: RequestRecord = decode(&key, &bytes)?;
+        let id = KeyReader::new(&key, tag::REQUEST)
+            .and_then(|mut r| r.text())
+            .unwrap_or_default();
+        if record.at_ms > now {
+            return Err(Violation::State(format!(
+                "request {id:?} recorded after state time"
+            )));
+        }
+        if store
+            .get(&keys::request_by_time(record.at_ms, id))?
+            .is_none()
+        {
+            return Err(Violation::State(format!(
+                "request {id:?} has no retention index entry"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every invariant of one event:
+///
+/// 1. per section and area, available + held + sold + blocked = capacity, and the stored counts match
+///    the seats; the event totals are the sum of its zones;
+/// 2. every held seat belongs to exactly one active hold that lists it, and every active hold's seats
+///    are held by it (so no seat is in two holds); general-admission holds add up to the area's held count;
+/// 3. every sold seat belongs to exactly one confirmed order that lists it, and vice versa; confirmed
+///    general-admission orders add up to the area's sold count;
+/// 4. each customer's record lists exactly their active holds and counts exactly their confirmed
+///    purchases, within the event's limits;
+/// 5. the expiry indexes list exactly the active holds, at their expiry; no hold outlives its lifetime
+///    cap; hold and order numbers are below the next ones to be given.
+pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, Violation> {
+    let fail = |detail: String| Violation::Event {
+        event: id.clone(),
+        detail,
+    };
+    let event: EventRecord =
+        read(store, &keys::event(id))?.ok_or_else(|| fail("no event record".into()))?;
+    let totals: TotalsRecord =
+        read(store, &keys::totals(id))?.ok_or_else(|| fail("no totals record".into()))?;
+    let limits = event.limits;
+
+    // Seats by state, from the rows.
+    let mut held_seats: BTreeMap<u64, BTreeSet<SeatId>> = BTreeMap::new();
+    let mut sold_seats: BTreeMap<u64, BTreeSet<SeatId>> = BTreeMap::new();
+    let mut sum = Counts::default();
+    let mut sections = Vec::new();
+    for s in 0..event.sections {
+        let zone: ZoneRecord = read(store, &keys::zone(id, ZoneKind::Section, s))?
+            .ok_or_else(|| fail(format!("section {s} has no record")))?;
+        let mut counted = Counts::default();
+        let prefix = records::Key::new(tag::ROW).text(id.as_str()).u16(s).build();
+        let rows = scan_prefix(store, &prefix)?;
+        if rows.len() != usize::from(zone.rows) {
+            return Err(fail(format!(
+                "section {s} has {} rows, record says {}",
+                rows.len(),
+                zone.rows
+            )));
+        }
+        for (r, (key, bytes)) in rows.into_iter().enumerate() {
+            if key != keys::row(id, s, r as u16) {
+                return Err(fail(format!(
+                    "section {s} row keys are not 0..{}",
+                    zone.rows
+                )));
+            }
+            let row: RowRecord = decode(&key, &bytes)?;
+            for (i, seat) in row.seats.iter().enumerate() {
+                let seat_id = SeatId {
+                    section: s,
+                    row: r as u16,
+                    index: i as u16,
+                };
+                match seat.state {
+                    SeatState::Available => counted.available += 1,
+                    SeatState::Blocked => counted.blocked += 1,
+                    SeatState::Held { hold } => {
+                        counted.held += 1;
+                        held_seats.entry(hold).or_default().insert(seat_id);
+                    }
+                    SeatState::Sold { order } => {
+                        counted.sold += 1;
+                        sold_seats.entry(order).or_default().insert(seat_id);
+                    }
+                }
+            }
+        }
+        if counted != zone.counts {
+            return Err(fail(format!(
+                "section {s} counts {:?} but seats say {counted:?}",
+                zone.counts
+            )));
+        }
+        if zone.counts.total() != u64::from(zone.capacity) {
+            return Err(fail(format!(
+                "section {s} counts add up to {}, capacity {}",
+                zone.counts.total(),
+                zone.capacity
+            )));
+        }
+        sum.add(&zone.counts);
+        sections.push(zone);
+    }
+    let mut areas = Vec::new();
+    for a in 0..event.ga_areas {
+        let zone: ZoneRecord = read(store, &keys::zone(id, ZoneKind::GaArea, a))?
+            .ok_or_else(|| fail(format!("area {a} has no record")))?;
+        if zone.counts.total() != u64::from(zone.capacity) || zone.counts.blocked != 0 {
+            return Err(fail(format!(
+                "area {a} counts {:?} do not add up to {}",
+                zone.counts, zone.capacity
+            )));
+        }
+        sum.add(&zone.counts);
+        areas.push(zone);
+    }
+    if sum != totals.counts {
+        return Err(fail(format!(
+            "event totals {:?} but zones add up to {sum:?}",
+            totals.counts
+        )));
+    }
+
+    // Holds.
+    let mut area_held = vec![0u32; areas.len()];
+    let mut active: BTreeMap<CustomerId, BTreeMap<u64, (u32, u64)>> = BTreeMap::new();
+    let mut active_holds = 0;
+    let mut expiry_expected = BTreeSet::new();
+    for (key, bytes) in scan_prefix(store, &keys::event_prefix(tag::HOLD, id))? {
+        let number = u64::from_be_bytes(key[key.len() - 8..].try_into().expect("8 bytes"));
+        let hold: HoldRecord = decode(&key, &bytes)?;
+        if number == 0 || number >= totals.next_hold {
+            return Err(fail(format!(
+                "hold {number} outside 1..{}",
+                totals.next_hold
+            )));
+        }
+        if hold.expires_at_ms
+            > hold
+                .created_at_ms
+                .saturating_add(limits.hold_lifetime_ms_max)
+        {
+            return Err(fail(format!("hold {number} outlives its lifetime cap")));
+        }
+        let seats_held = held_seats.remove(&number);
+        if hold.status != HoldStatus::Active {
+            if seats_held.is_some() {
+                return Err(fail(format!("ended hold {number} still holds seats")));
+            }
+            continue;
+        }
+        active_holds += 1;
+        match &hold.items {
+            HoldItems::Seats(seats) => {
+                let listed: BTreeSet<SeatId> = seats.iter().copied().collect();
+                if Some(&listed) != seats_held.as_ref() || listed.len() != seats.len() {
+                    return Err(fail(format!(
+                        "hold {number} lists {listed:?} but holds {seats_held:?}"
+                    )));
+                }
+            }
+            HoldItems::Places { area, quantity } => {
+                let slot = area_held
+                    .get_mut(usize::from(*area))
+                    .ok_or_else(|| fail(format!("hold {number} in unknown area")))?;
+                *slot += quantity;
+                expiry_expected.insert(keys::ga_hold_expiry(id, *area, hold.expires_at_ms, number));
+            }
+        }
+        expiry_expected.insert(keys::hold_expiry(hold.expires_at_ms, id, number));
+        active
+            .entry(hold.customer.clone())
+            .or_default()
+            .insert(number, (hold.items.quantity(), hold.expires_at_ms));
+    }
+    if let Some((hold, seats)) = held_seats.into_iter().next() {
+        return Err(fail(format!(
+            "seats {seats:?} held by hold {hold}, which is not an active hold"
+        )));
+    }
+
+    // Orders.
+    let mut area_sold = vec![0u32; areas.len()];
+    let mut bought: BTreeMap<CustomerId, u32> = BTreeMap::new();
+    let mut confirmed_orders = 0;
+    let mut order_index_expected = BTreeSet::new();
+    for (key, bytes) in scan_prefix(store, &keys::event_prefix(tag::ORDER, id))? {
+        let number = u64::from_be_bytes(key[key.len() - 8..].try_into().expect("8 bytes"));
+        let order: OrderRecord = decode(&key, &bytes)?;
+        if number == 0 || number >= totals.next_order {
+            return Err(fail(format!(
+                "order {number} outside 1..{}",
+                totals.next_order
+            )));
+        }
+        order_index_expected.insert(keys::customer_order(&order.customer, id, number));
+        let seats_sold = sold_seats.remove(&number);
+        let hold: Option<HoldRecord> = read(store, &keys::hold(id, order.hold))?;
+        if hold.map(|h| h.status) != Some(HoldStatus::Purchased { order: number }) {
+            return Err(fail(format!(
+                "order {number} does not come from a purchased hold"
+            )));
+        }
+        if order.tickets.len() != order.items.quantity() as usize {
+            return Err(fail(format!(
+                "order {number} has {} tickets for {} places",
+                order.tickets.len(),
+                order.items.quantity()
+            )));
+        }
+        if order.status != OrderStatus::Confirmed {
+            if seats_sold.is_some() {
+                return Err(fail(format!("cancelled order {number} still owns seats")));
+            }
+            continue;
+        }
+        confirmed_orders += 1;
+        *bought.entry(order.customer.clone()).or_default() += order.items.quantity();
+        match &order.items {
+            HoldItems::Seats(seats) => {
+                let listed: BTreeSet<SeatId> = seats.iter().copied().collect();
+                if Some(&listed) != seats_sold.as_ref() || listed.len() != seats.len() {
+                    return Err(fail(format!(
+                        "order {number} lists {listed:?} but owns {seats_sold:?}"
+                    )));
+                }
+            }
+            HoldItems::Places { area, quantity } => {
+                let slot = area_sold
+                    .get_mut(usize::from(*area))
+                    .ok_or_else(|| fail(format!("order {number} in unknown area")))?;
+                *slot += quantity;
+            }
+        }
+    }
+    if let Some((order, seats)) = sold_seats.into_iter().next() {
+        return Err(fail(format!(
+            "seats {seats:?} sold to order {order}, which is not a confirmed order"
+        )));
+    }
+    for (a, zone) in areas.iter().enumerate() {
+        if zone.counts.held != area_held[a] || zone.counts.sold != area_sold[a] {
+            return Err(fail(format!(
+                "area {a} counts held {} sold {}, holds and orders say {} and {}",
+                zone.counts.held, zone.counts.sold, area_held[a], area_sold[a]
+            )));
+        }
+    }
+
+    // Customers.
+    for (key, bytes) in scan_prefix(store, &keys::event_prefix(tag::CUSTOMER, id))? {
+        let record: CustomerRecord = decode(&key, &bytes)?;
+        let customer = KeyReader::new(&key, tag::CUSTOMER)
+            .and_then(|mut r| r.text().and(r.text()))
+            .and_then(|c| CustomerId::new(c).ok())
+            .ok_or_else(|| fail(format!("malformed customer key {key:02x?}")))?;
+        let listed: BTreeMap<u64, (u32, u64)> = record
+            .holds
+            .iter()
+            .map(|h| (h.hold, (h.places, h.expires_at_ms)))
+            .collect();
+        let expected = active.remove(&customer).unwrap_or_default();
+        if listed != expected || listed.len() != record.holds.len() {
+            return Err(fail(format!(
+                "customer {customer} lists holds {listed:?}, active are {expected:?}"
+            )));
+        }
+        let purchased = bought.remove(&customer).unwrap_or(0);
+        if record.bought != purchased {
+            return Err(fail(format!(
+                "customer {customer} counts {} bought, orders say {purchased}",
+                record.bought
+            )));
+        }
+        if record.holds.len() > limits.holds_per_customer_max as usize
+            || u64::from(record.held()) + u64::from(record.bought)
+                > u64::from(limits.seats_per_customer_max)
+        {
+            return Err(fail(format!(
+                "customer {customer} is over the event's limits"
+            )));
+        }
+    }
+    if let Some(customer) = active.keys().chain(bought.keys()).next() {
+        return Err(fail(format!(
+            "customer {customer} has holds or orders but no customer record"
+        )));
+    }
+
+    // Indexes.
+    let mut expiry_found = BTreeSet::new();
+    for (key, _) in scan_prefix(store, &[tag::HOLD_EXPIRY])? {
+        if records::parse_hold_expiry(&key).is_some_and(|(_, event, _)| &event == id) {
+            expiry_found.insert(key);
+        }
+    }
+    expiry_found.extend(
+        scan_prefix(store, &keys::event_prefix(tag::GA_HOLD_EXPIRY, id))?
+            .into_iter()
+            .map(|(k, _)| k),
+    );
+    if expiry_found != expiry_expected {
+        return Err(fail(format!(
+            "expiry indexes hold {} entries, active holds need {}",
+            expiry_found.len(),
+            expiry_expected.len()
+        )));
+    }
+    for key in &order_index_expected {
+        if store.get(key)?.is_none() {
+            return Err(fail(
+                "an order is missing from its customer's order index".into(),
+            ));
+        }
+    }
+
+    Ok(Audit {
+        events: 1,
+        counts: totals.counts,
+        active_holds,
+        confirmed_orders,
+    })
+}

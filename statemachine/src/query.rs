@@ -1,0 +1,382 @@
+//! Read-only queries over the state: events with live counts, seat maps, holds, orders.
+//!
+//! Queries take the reader's `now` (milliseconds); the effective time is `max(state time, now)`, so a
+//! hold past its expiry reads as expired and its seats as available even before a sweep releases it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::apply::{hold_view, order_view};
+use crate::command::{HoldStatus, HoldView, OrderView};
+use crate::event::{self, Counts, EventLimits, EventStatus, PriceTier};
+use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId};
+use crate::limits::LIST_ENTRIES_MAX;
+use crate::records::{
+    self, decode, keys, prefix_end, read, tag, EventRecord, HoldRecord, KeyReader, OrderRecord,
+    RowRecord, SeatState, TotalsRecord, ZoneKind, ZoneRecord,
+};
+use crate::store::{Store, StoreError};
+
+/// A section or general-admission area with its live counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneView {
+    pub name: String,
+    pub tier: String,
+    pub price_cents: u64,
+    pub capacity: u32,
+    /// Counts as stored: `held` includes holds that expired but have not been swept yet.
+    pub counts: Counts,
+}
+
+/// An event with its status at the time of the query and its live counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub id: EventId,
+    pub name: String,
+    pub venue: String,
+    pub category: String,
+    pub starts_at_ms: u64,
+    pub on_sale_at_ms: u64,
+    pub off_sale_at_ms: u64,
+    pub status: EventStatus,
+    pub gated: bool,
+    pub limits: EventLimits,
+    pub price_tiers: Vec<PriceTier>,
+    pub sections: Vec<ZoneView>,
+    pub ga_areas: Vec<ZoneView>,
+    pub capacity: u64,
+    pub counts: Counts,
+}
+
+impl EventView {
+    /// The lowest price of any tier in use, in cents.
+    pub fn min_price_cents(&self) -> Option<u64> {
+        self.sections
+            .iter()
+            .chain(&self.ga_areas)
+            .map(|z| z.price_cents)
+            .min()
+    }
+}
+
+/// A seat's state as buyers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SeatStatus {
+    Available,
+    Held,
+    Sold,
+    Blocked,
+}
+
+impl SeatStatus {
+    /// Stable lower-case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatStatus::Available => "available",
+            SeatStatus::Held => "held",
+            SeatStatus::Sold => "sold",
+            SeatStatus::Blocked => "blocked",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatView {
+    pub id: SeatId,
+    pub number: u32,
+    pub status: SeatStatus,
+    pub tier: String,
+    pub price_cents: u64,
+    pub accessible: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowView {
+    pub label: String,
+    pub seats: Vec<SeatView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SectionView {
+    pub name: String,
+    pub rows: Vec<RowView>,
+}
+
+/// Sections -> rows -> seats with their states, plus general-admission areas with their counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatMap {
+    pub event: EventId,
+    pub sections: Vec<SectionView>,
+    pub ga_areas: Vec<ZoneView>,
+}
+
+fn effective_now<S: Store + ?Sized>(store: &S, now_ms: u64) -> Result<u64, StoreError> {
+    Ok(records::state_time(store)?.max(now_ms))
+}
+
+fn zones<S: Store + ?Sized>(
+    store: &S,
+    id: &EventId,
+    kind: ZoneKind,
+    count: u16,
+) -> Result<Vec<ZoneRecord>, StoreError> {
+    let mut zones = Vec::with_capacity(usize::from(count));
+    for index in 0..count {
+        let key = keys::zone(id, kind, index);
+        let zone = read(store, &key)?
+            .ok_or_else(|| StoreError::Io(format!("event {id} lacks zone record {key:02x?}")))?;
+        zones.push(zone);
+    }
+    Ok(zones)
+}
+
+fn zone_view(zone: &ZoneRecord, tiers: &[PriceTier]) -> ZoneView {
+    let tier = &tiers[usize::from(zone.tier)];
+    ZoneView {
+        name: zone.name.clone(),
+        tier: tier.name.clone(),
+        price_cents: tier.price_cents,
+        capacity: zone.capacity,
+        counts: zone.counts,
+    }
+}
+
+fn event_view(
+    id: &EventId,
+    record: EventRecord,
+    totals: &TotalsRecord,
+    sections: &[ZoneRecord],
+    areas: &[ZoneRecord],
+    now: u64,
+) -> EventView {
+    let status = event::status_at(
+        record.admin,
+        record.on_sale_at_ms,
+        record.off_sale_at_ms,
+        &totals.counts,
+        now,
+    );
+    let sections = sections
+        .iter()
+        .map(|z| zone_view(z, &record.price_tiers))
+        .collect();
+    let ga_areas = areas
+        .iter()
+        .map(|z| zone_view(z, &record.price_tiers))
+        .collect();
+    EventView {
+        id: id.clone(),
+        name: record.name,
+        venue: record.venue,
+        category: record.category,
+        starts_at_ms: record.starts_at_ms,
+        on_sale_at_ms: record.on_sale_at_ms,
+        off_sale_at_ms: record.off_sale_at_ms,
+        status,
+        gated: record.gated,
+        limits: record.limits,
+        price_tiers: record.price_tiers,
+        sections,
+        ga_areas,
+        capacity: totals.counts.total(),
+        counts: totals.counts,
+    }
+}
+
+/// An event with its live counts, or `None` if there is no such event.
+pub fn event<S: Store + ?Sized>(
+    store: &S,
+    id: &EventId,
+    now_ms: u64,
+) -> Result<Option<EventView>, StoreError> {
+    let now = effective_now(store, now_ms)?;
+    let Some(record) = read::<EventRecord, S>(store, &keys::event(id))? else {
+        return Ok(None);
+    };
+    let totals: TotalsRecord = read(store, &keys::totals(id))?
+        .ok_or_else(|| StoreError::Io(format!("event {id} has no totals record")))?;
+    let sections = zones(store, id, ZoneKind::Section, record.sections)?;
+    let areas = zones(store, id, ZoneKind::GaArea, record.ga_areas)?;
+    Ok(Some(event_view(
+        id, record, &totals, &sections, &areas, now,
+    )))
+}
+
+/// Events in id order, starting after `after`, at most `limit` (capped at [`LIST_ENTRIES_MAX`]).
+pub fn events<S: Store + ?Sized>(
+    store: &S,
+    after: Option<&EventId>,
+    limit: usize,
+    now_ms: u64,
+) -> Result<Vec<EventView>, StoreError> {
+    let from = match after {
+        Some(id) => prefix_end(&keys::event(id)),
+        None => vec![tag::EVENT],
+    };
+    let to = vec![tag::EVENT + 1];
+    let mut out = Vec::new();
+    for (key, _) in store.scan(&from, &to, limit.min(LIST_ENTRIES_MAX))? {
+        let id = KeyReader::new(&key, tag::EVENT)
+            .and_then(|mut r| r.text())
+            .and_then(|s| EventId::new(s).ok())
+            .ok_or_else(|| StoreError::Io(format!("malformed event key {key:02x?}")))?;
+        if let Some(view) = event(store, &id, now_ms)? {
+            out.push(view);
+        }
+    }
+    Ok(out)
+}
+
+/// The seat map of an event (only the section named `section`, if given), or `None` if no such event.
+pub fn seat_map<S: Store + ?Sized>(
+    store: &S,
+    id: &EventId,
+    section: Option<&str>,
+    now_ms: u64,
+) -> Result<Option<SeatMap>, StoreError> {
+    let now = effective_now(store, now_ms)?;
+    let Some(record) = read::<EventRecord, S>(store, &keys::event(id))? else {
+        return Ok(None);
+    };
+    let mut live: BTreeMap<u64, bool> = BTreeMap::new();
+    let mut sections = Vec::new();
+    for (s, zone) in zones(store, id, ZoneKind::Section, record.sections)?
+        .into_iter()
+        .enumerate()
+    {
+        if section.is_some_and(|name| name != zone.name) {
+            continue;
+        }
+        let from = keys::row(id, s as u16, 0);
+        let to = prefix_end(
+            &records::Key::new(tag::ROW)
+                .text(id.as_str())
+                .u16(s as u16)
+                .build(),
+        );
+        let mut rows = Vec::with_capacity(usize::from(zone.rows));
+        for (key, bytes) in store.scan(&from, &to, usize::from(zone.rows))? {
+            let row: RowRecord = decode(&key, &bytes)?;
+            let r = KeyReader::new(&key, tag::ROW)
+                .and_then(|mut k| k.text().and(k.u16()).and(k.u16()))
+                .ok_or_else(|| StoreError::Io(format!("malformed row key {key:02x?}")))?;
+            let mut seats = Vec::with_capacity(row.seats.len());
+            for (i, seat) in row.seats.iter().enumerate() {
+                let status = match seat.state {
+                    SeatState::Available => SeatStatus::Available,
+                    SeatState::Sold { .. } => SeatStatus::Sold,
+                    SeatState::Blocked => SeatStatus::Blocked,
+                    SeatState::Held { hold } => {
+                        let is_live = match live.get(&hold) {
+                            Some(&is_live) => is_live,
+                            None => {
+                                let record: Option<HoldRecord> =
+                                    read(store, &keys::hold(id, hold))?;
+                                let is_live = record.is_some_and(|h| h.is_live(now));
+                                live.insert(hold, is_live);
+                                is_live
+                            }
+                        };
+                        if is_live {
+                            SeatStatus::Held
+                        } else {
+                            SeatStatus::Available
+                        }
+                    }
+                };
+                let tier = &record.price_tiers[usize::from(seat.tier)];
+                seats.push(SeatView {
+                    id: SeatId {
+                        section: s as u16,
+                        row: r,
+                        index: i as u16,
+                    },
+                    number: seat.number,
+                    status,
+                    tier: tier.name.clone(),
+                    price_cents: tier.price_cents,
+                    accessible: seat.accessible,
+                });
+            }
+            rows.push(RowView {
+                label: row.label,
+                seats,
+            });
+        }
+        sections.push(SectionView {
+            name: zone.name,
+            rows,
+        });
+    }
+    let ga_areas = zones(store, id, ZoneKind::GaArea, record.ga_areas)?
+        .iter()
+        .filter(|z| section.is_none_or(|name| name == z.name))
+        .map(|z| zone_view(z, &record.price_tiers))
+        .collect();
+    Ok(Some(SeatMap {
+        event: id.clone(),
+        sections,
+        ga_areas,
+    }))
+}
+
+/// A hold as of `now_ms`, or `None` if there is no such hold.
+pub fn hold<S: Store + ?Sized>(
+    store: &S,
+    id: &HoldId,
+    now_ms: u64,
+) -> Result<Option<HoldView>, StoreError> {
+    let now = effective_now(store, now_ms)?;
+    let record: Option<HoldRecord> = read(store, &keys::hold(&id.event, id.number))?;
+    Ok(record.map(|h| hold_view(id.clone(), h, now)))
+}
+
+/// True when the hold exists, is active and has not expired at `now_ms`.
+pub fn hold_is_live<S: Store + ?Sized>(
+    store: &S,
+    id: &HoldId,
+    now_ms: u64,
+) -> Result<bool, StoreError> {
+    Ok(hold(store, id, now_ms)?.is_some_and(|h| h.status == HoldStatus::Active))
+}
+
+/// An order, or `None` if there is no such order.
+pub fn order<S: Store + ?Sized>(store: &S, id: &OrderId) -> Result<Option<OrderView>, StoreError> {
+    let record: Option<OrderRecord> = read(store, &keys::order(&id.event, id.number))?;
+    Ok(record.map(|o| order_view(id.clone(), o)))
+}
+
+/// A customer's orders in this state (every event of the group), oldest event id first, at most
+/// `limit` (capped at [`LIST_ENTRIES_MAX`]).
+pub fn customer_orders<S: Store + ?Sized>(
+    store: &S,
+    customer: &CustomerId,
+    limit: usize,
+) -> Result<Vec<OrderView>, StoreError> {
+    let from = records::Key::new(tag::CUSTOMER_ORDER)
+        .text(customer.as_str())
+        .build();
+    let to = prefix_end(&from);
+    let mut out = Vec::new();
+    for (key, _) in store.scan(&from, &to, limit.min(LIST_ENTRIES_MAX))? {
+        let mut reader = KeyReader::new(&key, tag::CUSTOMER_ORDER)
+            .ok_or_else(|| StoreError::Io(format!("malformed customer order key {key:02x?}")))?;
+        let parsed = reader
+            .text()
+            .and_then(|_| reader.text())
+            .and_then(|event| EventId::new(event).ok())
+            .and_then(|event| reader.u64().map(|number| OrderId { event, number }));
+        let id = parsed
+            .ok_or_else(|| StoreError::Io(format!("malformed customer order key {key:02x?}")))?;
+        if let Some(order) = order(store, &id)? {
+            out.push(order);
+        }
+    }
+    Ok(out)
+}
+
+/// The state time: the latest command time applied (milliseconds; 0 before any command).
+pub fn state_time<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
+    records::state_time(store)
+}

@@ -1,0 +1,379 @@
+//! The key layout of the state and the records stored under each key.
+//!
+//! Every key starts with a one-byte tag. Strings in keys end with a 0 byte (ids never contain one) and
+//! numbers are big-endian, so byte order is the order we iterate in: an event's rows front to back,
+//! holds by expiry time, request outcomes by the time they were recorded. The node prefixes all of it
+//! with the Raft group id; the state machine never sees that prefix.
+//!
+//! | tag | key after the tag | record |
+//! |---|---|---|
+//! | 01 | — | state time, ms (`u64`) |
+//! | 02 | request id | [`RequestRecord`] |
+//! | 03 | recorded at (be64), request id | — (retention index) |
+//! | 10 | event | [`EventRecord`] |
+//! | 11 | event | [`TotalsRecord`] |
+//! | 12 | event, zone kind (u8), zone (be16) | [`ZoneRecord`] |
+//! | 13 | event, section (be16), row (be16) | [`RowRecord`] |
+//! | 14 | event, hold (be64) | [`HoldRecord`] |
+//! | 15 | event, order (be64) | [`OrderRecord`] |
+//! | 16 | event, customer | [`CustomerRecord`] |
+//! | 17 | expires at (be64), event, hold (be64) | — (expiry index of active holds) |
+//! | 18 | customer, event, order (be64) | — (orders of a customer) |
+//! | 19 | event, area (be16), expires at (be64), hold (be64) | — (expiry index of active GA holds) |
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::codec;
+use crate::command::{HoldItems, HoldStatus, OrderStatus, Outcome, Ticket};
+use crate::event::{AdminState, Counts, EventLimits, PriceTier};
+use crate::ids::{CustomerId, EventId};
+use crate::store::{Store, StoreError, Txn};
+
+/// Largest stored record we agree to decode, in bytes (an event layout with 200,000 seats fits).
+const RECORD_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+pub(crate) mod tag {
+    pub const STATE_TIME: u8 = 0x01;
+    pub const REQUEST: u8 = 0x02;
+    pub const REQUEST_BY_TIME: u8 = 0x03;
+    pub const EVENT: u8 = 0x10;
+    pub const TOTALS: u8 = 0x11;
+    pub const ZONE: u8 = 0x12;
+    pub const ROW: u8 = 0x13;
+    pub const HOLD: u8 = 0x14;
+    pub const ORDER: u8 = 0x15;
+    pub const CUSTOMER: u8 = 0x16;
+    pub const HOLD_EXPIRY: u8 = 0x17;
+    pub const CUSTOMER_ORDER: u8 = 0x18;
+    pub const GA_HOLD_EXPIRY: u8 = 0x19;
+}
+
+/// Builds keys component by component.
+#[derive(Debug)]
+pub(crate) struct Key(Vec<u8>);
+
+impl Key {
+    pub fn new(tag: u8) -> Key {
+        let mut bytes = Vec::with_capacity(48);
+        bytes.push(tag);
+        Key(bytes)
+    }
+    pub fn text(mut self, s: &str) -> Key {
+        self.0.extend_from_slice(s.as_bytes());
+        self.0.push(0);
+        self
+    }
+    pub fn u8(mut self, v: u8) -> Key {
+        self.0.push(v);
+        self
+    }
+    pub fn u16(mut self, v: u16) -> Key {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub fn u64(mut self, v: u64) -> Key {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    pub fn build(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// The first key after every key that starts with `prefix`.
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+/// Reads keys component by component; `None` on a key that does not have the expected shape.
+#[derive(Debug)]
+pub(crate) struct KeyReader<'k>(&'k [u8]);
+
+impl<'k> KeyReader<'k> {
+    pub fn new(key: &'k [u8], tag: u8) -> Option<KeyReader<'k>> {
+        match key.split_first() {
+            Some((&t, rest)) if t == tag => Some(KeyReader(rest)),
+            _ => None,
+        }
+    }
+    pub fn text(&mut self) -> Option<&'k str> {
+        let end = self.0.iter().position(|&b| b == 0)?;
+        let (s, rest) = self.0.split_at(end);
+        self.0 = &rest[1..];
+        std::str::from_utf8(s).ok()
+    }
+    pub fn u16(&mut self) -> Option<u16> {
+        let (head, rest) = self.0.split_first_chunk::<2>()?;
+        self.0 = rest;
+        Some(u16::from_be_bytes(*head))
+    }
+    pub fn u64(&mut self) -> Option<u64> {
+        let (head, rest) = self.0.split_first_chunk::<8>()?;
+        self.0 = rest;
+        Some(u64::from_be_bytes(*head))
+    }
+    pub fn is_done(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Which kind of zone a zone record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ZoneKind {
+    Section = 0,
+    GaArea = 1,
+}
+
+pub(crate) mod keys {
+    use super::{tag, Key, ZoneKind};
+    use crate::ids::{CustomerId, EventId};
+
+    pub fn state_time() -> Vec<u8> {
+        vec![tag::STATE_TIME]
+    }
+    pub fn request(request_id: &str) -> Vec<u8> {
+        Key::new(tag::REQUEST).text(request_id).build()
+    }
+    pub fn request_by_time(at_ms: u64, request_id: &str) -> Vec<u8> {
+        Key::new(tag::REQUEST_BY_TIME)
+            .u64(at_ms)
+            .text(request_id)
+            .build()
+    }
+    pub fn event(event: &EventId) -> Vec<u8> {
+        Key::new(tag::EVENT).text(event.as_str()).build()
+    }
+    pub fn totals(event: &EventId) -> Vec<u8> {
+        Key::new(tag::TOTALS).text(event.as_str()).build()
+    }
+    pub fn zone(event: &EventId, kind: ZoneKind, zone: u16) -> Vec<u8> {
+        Key::new(tag::ZONE)
+            .text(event.as_str())
+            .u8(kind as u8)
+            .u16(zone)
+            .build()
+    }
+    pub fn row(event: &EventId, section: u16, row: u16) -> Vec<u8> {
+        Key::new(tag::ROW)
+            .text(event.as_str())
+            .u16(section)
+            .u16(row)
+            .build()
+    }
+    pub fn hold(event: &EventId, hold: u64) -> Vec<u8> {
+        Key::new(tag::HOLD).text(event.as_str()).u64(hold).build()
+    }
+    pub fn order(event: &EventId, order: u64) -> Vec<u8> {
+        Key::new(tag::ORDER).text(event.as_str()).u64(order).build()
+    }
+    pub fn customer(event: &EventId, customer: &CustomerId) -> Vec<u8> {
+        Key::new(tag::CUSTOMER)
+            .text(event.as_str())
+            .text(customer.as_str())
+            .build()
+    }
+    pub fn hold_expiry(expires_at_ms: u64, event: &EventId, hold: u64) -> Vec<u8> {
+        Key::new(tag::HOLD_EXPIRY)
+            .u64(expires_at_ms)
+            .text(event.as_str())
+            .u64(hold)
+            .build()
+    }
+    pub fn customer_order(customer: &CustomerId, event: &EventId, order: u64) -> Vec<u8> {
+        Key::new(tag::CUSTOMER_ORDER)
+            .text(customer.as_str())
+            .text(event.as_str())
+            .u64(order)
+            .build()
+    }
+    pub fn ga_hold_expiry(event: &EventId, area: u16, expires_at_ms: u64, hold: u64) -> Vec<u8> {
+        Key::new(tag::GA_HOLD_EXPIRY)
+            .text(event.as_str())
+            .u16(area)
+            .u64(expires_at_ms)
+            .u64(hold)
+            .build()
+    }
+    /// Prefix of every key of `tag` that belongs to `event` (tags whose first component is the event).
+    pub fn event_prefix(tag: u8, event: &EventId) -> Vec<u8> {
+        Key::new(tag).text(event.as_str()).build()
+    }
+}
+
+/// The outcome of a request, kept for idempotent retries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RequestRecord {
+    pub at_ms: u64,
+    /// Hash of the encoded action: a retry must ask for the same thing.
+    pub fingerprint: u64,
+    pub outcome: Outcome,
+}
+
+/// An event's description and sale settings (its seats live in row records).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EventRecord {
+    pub name: String,
+    pub venue: String,
+    pub category: String,
+    pub starts_at_ms: u64,
+    pub on_sale_at_ms: u64,
+    pub off_sale_at_ms: u64,
+    pub price_tiers: Vec<PriceTier>,
+    pub limits: EventLimits,
+    pub gated: bool,
+    pub admin: AdminState,
+    pub created_at_ms: u64,
+    pub sections: u16,
+    pub ga_areas: u16,
+}
+
+/// An event's counters: the next hold and order numbers and its seat counts by state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct TotalsRecord {
+    pub next_hold: u64,
+    pub next_order: u64,
+    pub counts: Counts,
+}
+
+/// A section or general-admission area: its name, tier, size and counts by state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ZoneRecord {
+    pub name: String,
+    pub tier: u16,
+    /// Every tier priced in the zone (a row may override its section's tier), its own tier first.
+    pub tiers: Vec<u16>,
+    /// Rows of a section; 0 for a general-admission area.
+    pub rows: u16,
+    pub capacity: u32,
+    pub counts: Counts,
+}
+
+/// The state of one seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum SeatState {
+    Available,
+    Held { hold: u64 },
+    Sold { order: u64 },
+    Blocked,
+}
+
+/// One seat of a row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SeatRecord {
+    pub number: u32,
+    pub tier: u16,
+    pub accessible: bool,
+    pub state: SeatState,
+}
+
+/// One row of seats: the unit of storage for reserved seating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct RowRecord {
+    pub label: String,
+    pub seats: Vec<SeatRecord>,
+}
+
+/// A hold, kept after it ends so that late retries and queries get a precise answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HoldRecord {
+    pub customer: CustomerId,
+    pub items: HoldItems,
+    pub labels: Vec<String>,
+    pub amount_cents: u64,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    pub status: HoldStatus,
+}
+
+impl HoldRecord {
+    /// Active and not yet past its expiry at `now_ms`.
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        self.status == HoldStatus::Active && self.expires_at_ms > now_ms
+    }
+}
+
+/// An order and its tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OrderRecord {
+    pub customer: CustomerId,
+    pub hold: u64,
+    pub items: HoldItems,
+    pub tickets: Vec<Ticket>,
+    pub amount_cents: u64,
+    pub payment_reference: String,
+    pub created_at_ms: u64,
+    pub status: OrderStatus,
+    pub cancel_reason: Option<String>,
+}
+
+/// A customer's live holds and purchases in one event, for the per-customer limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CustomerRecord {
+    pub holds: Vec<CustomerHold>,
+    /// Seats and places in confirmed orders.
+    pub bought: u32,
+}
+
+impl CustomerRecord {
+    /// Seats and places in the customer's active holds.
+    pub fn held(&self) -> u32 {
+        self.holds.iter().map(|h| h.places).sum()
+    }
+}
+
+/// One active hold of a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CustomerHold {
+    pub hold: u64,
+    pub places: u32,
+    pub expires_at_ms: u64,
+}
+
+/// Reads and decodes the record under `key`.
+pub(crate) fn read<T: DeserializeOwned, S: Store + ?Sized>(
+    store: &S,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    match store.get(key)? {
+        None => Ok(None),
+        Some(bytes) => decode(key, &bytes).map(Some),
+    }
+}
+
+/// Decodes a record read from under `key`.
+pub(crate) fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    codec::decode(bytes, RECORD_BYTES_MAX).map_err(|source| StoreError::Corrupt {
+        key: key.to_vec(),
+        source,
+    })
+}
+
+/// Encodes `value` and stores it under `key`.
+pub(crate) fn write<T: Serialize, S: Store + ?Sized>(
+    txn: &mut Txn<'_, S>,
+    key: Vec<u8>,
+    value: &T,
+) {
+    txn.put(key, codec::encode(value));
+}
+
+/// The state time: the largest command time applied so far (0 before the first command).
+pub(crate) fn state_time<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
+    Ok(read::<u64, S>(store, &keys::state_time())?.unwrap_or(0))
+}
+
+/// Parses an expiry-index key back into (expires at, event, hold).
+pub(crate) fn parse_hold_expiry(key: &[u8]) -> Option<(u64, EventId, u64)> {
+    let mut r = KeyReader::new(key, tag::HOLD_EXPIRY)?;
+    let expires = r.u64()?;
+    let event = EventId::new(r.text()?).ok()?;
+    let hold = r.u64()?;
+    r.is_done().then_some((expires, event, hold))
+}
