@@ -52,7 +52,22 @@ run() {
 
 run cargo fmt --all -- --check
 run cargo clippy --workspace --all-targets ${locked[@]+"${locked[@]}"} -- -D warnings
-run cargo test --workspace --all-targets
-run cargo test --workspace --doc
+# Cargo prints one "test result:" line per test binary; keep them to print one total at the end.
+results="$(mktemp)"
+trap 'rm -f "$results"' EXIT
+run_tests() {
+    log "running: $*"
+    set +e
+    "$@" 2>&1 | tee -a "$results"
+    local status=${PIPESTATUS[0]}
+    set -e
+    [[ $status -eq 0 ]] || die "failed: $*"
+}
+run_tests cargo test --workspace --doc
+run_tests cargo test --workspace --all-targets
 
+read -r passed failed < <(awk '/^test result:/ {
+    for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i - 1); if ($i == "failed;") f += $(i - 1) }
+} END { print p + 0, f + 0 }' "$results")
 log "all checks passed"
+echo "tests: ${passed} passed, ${failed} failed"

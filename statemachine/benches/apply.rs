@@ -1,2 +1,213 @@
-//! Placeholder.
-fn main() {}
+//! Criterion benchmarks of applying and committing commands to a 50,000-seat event in a `MemStore`.
+//!
+//! Three workloads, each measured per command (`Throughput::Elements(1)`, so criterion prints
+//! commands/s):
+//!
+//! - `single_seat_hold`: a `Hold` of one specific seat, each by a different customer;
+//! - `hold_then_buy`: a single-seat `Hold` followed by the `Buy` of that hold, alternating;
+//! - `best_available_2`: a best-available `Hold` of 2 seats in one section (sections in turn).
+//!
+//! Every command is built outside the timed region and every measured command must be accepted (the
+//! bench panics otherwise). Request ids are unique, the clock advances 1 ms per command from one hour
+//! after the event was created, and customers never reach the per-customer limits. When a workload
+//! has used up the event, the store is replaced by a fresh copy of the just-created event, outside the
+//! timed region, so a measurement never includes a rebuild nor a rejected command.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use boxoffice_statemachine::fixtures::{self, HOUR_MS};
+use boxoffice_statemachine::{
+    execute, Action, Command, CustomerId, EventId, HoldId, MemStore, Outcome, RequestId, Scope,
+    SeatId, Selection,
+};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+const EVENT: &str = "bench";
+const SECTIONS: u32 = 20;
+const ROWS: u32 = 50;
+const SEATS_PER_ROW: u32 = 50;
+const SEATS: u64 = (SECTIONS * ROWS * SEATS_PER_ROW) as u64;
+/// Seats are visited in the order `k * SEAT_STRIDE mod SEATS`: scattered, like buyers picking from a
+/// seat map, yet each seat exactly once (the stride is coprime with 50,000).
+const SEAT_STRIDE: u64 = 7_919;
+/// State time of the first measured command of a generation (the event is created at 0).
+const START_MS: u64 = HOUR_MS;
+/// Most commands built ahead of one timed run.
+const CHUNK: u64 = 4_096;
+
+fn event_id() -> EventId {
+    EventId::new(EVENT).expect("valid event id")
+}
+
+/// The `k`-th seat of the scattered visiting order.
+fn seat(k: u64) -> SeatId {
+    let n = (k * SEAT_STRIDE % SEATS) as u32;
+    SeatId {
+        section: (n / (ROWS * SEATS_PER_ROW)) as u16,
+        row: (n / SEATS_PER_ROW % ROWS) as u16,
+        index: (n % SEATS_PER_ROW) as u16,
+    }
+}
+
+fn customer(n: u64) -> CustomerId {
+    CustomerId::new(format!("customer-{n}")).expect("valid customer id")
+}
+
+fn command(k: u64, action: Action) -> Command {
+    Command {
+        request_id: RequestId::new(format!("req-{k}")).expect("valid request id"),
+        at_ms: START_MS + k,
+        action,
+    }
+}
+
+fn hold(customer_number: u64, selection: Selection) -> Action {
+    Action::Hold {
+        event: event_id(),
+        customer: customer(customer_number),
+        selection,
+        ttl_ms: None,
+    }
+}
+
+/// A store holding just the freshly created bench event, on sale.
+fn fresh_event() -> MemStore {
+    let mut store = MemStore::new();
+    let create = Command {
+        request_id: RequestId::new("create").expect("valid request id"),
+        at_ms: 0,
+        action: Action::CreateEvent(fixtures::stadium(
+            EVENT,
+            SECTIONS as usize,
+            ROWS as usize,
+            SEATS_PER_ROW,
+            0,
+        )),
+    };
+    match execute(&mut store, &create).expect("the in-memory store never fails") {
+        Outcome::Accepted(_) => store,
+        Outcome::Rejected(r) => panic!("creating the bench event was rejected: {r:?}"),
+    }
+}
+
+/// `a`: one specific seat per command, every hold by a new customer.
+fn single_seat_hold(k: u64) -> Command {
+    command(k, hold(k, Selection::Seats(vec![seat(k)])))
+}
+
+/// Customers of `hold_then_buy`: each buys 50,000 / 10,000 = 5 seats per event, below the limit of 8.
+const BUYERS: u64 = 10_000;
+
+/// `b`: even commands hold seat `k / 2`, odd ones buy that hold (holds are numbered from 1).
+fn hold_then_buy(k: u64) -> Command {
+    let pair = k / 2;
+    let buyer = pair % BUYERS;
+    let action = if k % 2 == 0 {
+        hold(buyer, Selection::Seats(vec![seat(pair)]))
+    } else {
+        Action::Buy {
+            hold: HoldId {
+                event: event_id(),
+                number: pair + 1,
+            },
+            customer: customer(buyer),
+            payment_reference: format!("pay-{pair}"),
+        }
+    };
+    command(k, action)
+}
+
+/// Customers of `best_available_2`: each takes 2 holds of 2 seats per event, within the limits of
+/// 2 live holds and 8 seats.
+const PAIRS_CUSTOMERS: u64 = SEATS / 4;
+
+/// `c`: best-available 2 seats in section S1, S2, ... S20, S1, ...
+fn best_available_2(k: u64) -> Command {
+    let section = format!("S{}", k % u64::from(SECTIONS) + 1);
+    let selection = Selection::BestAvailable {
+        scope: Scope::Section(section),
+        quantity: 2,
+    };
+    command(k, hold(k % PAIRS_CUSTOMERS, selection))
+}
+
+/// Runs a workload's commands in order against one event, starting over on a fresh copy of the
+/// event once `per_event` commands have used it up.
+struct Workload {
+    template: MemStore,
+    store: MemStore,
+    next: u64,
+    per_event: u64,
+    make: fn(u64) -> Command,
+}
+
+impl Workload {
+    fn new(template: &MemStore, per_event: u64, make: fn(u64) -> Command) -> Workload {
+        Workload {
+            template: template.clone(),
+            store: template.clone(),
+            next: 0,
+            per_event,
+            make,
+        }
+    }
+
+    /// Applies and commits the next `iters` commands; returns the time spent in `execute` alone.
+    fn run(&mut self, iters: u64) -> Duration {
+        let mut elapsed = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            if self.next == self.per_event {
+                // Untimed: drop the used-up state and start over on a fresh event.
+                self.store = self.template.clone();
+                self.next = 0;
+            }
+            let n = left.min(self.per_event - self.next).min(CHUNK);
+            let commands: Vec<Command> = (self.next..self.next + n).map(self.make).collect();
+            let start = Instant::now();
+            for command in &commands {
+                let outcome = execute(&mut self.store, command).expect("MemStore never fails");
+                if let Outcome::Rejected(rejection) = &outcome {
+                    panic!("benchmark command {command:?} was rejected: {rejection:?}");
+                }
+                black_box(outcome);
+            }
+            elapsed += start.elapsed();
+            self.next += n;
+            left -= n;
+        }
+        elapsed
+    }
+}
+
+fn apply_benches(c: &mut Criterion) {
+    let template = fresh_event();
+    let mut group = c.benchmark_group("apply_50k_seats");
+    group.throughput(Throughput::Elements(1));
+
+    let workloads: [(&str, u64, fn(u64) -> Command); 3] = [
+        ("single_seat_hold", SEATS, single_seat_hold),
+        ("hold_then_buy", 2 * SEATS, hold_then_buy),
+        ("best_available_2", SEATS / 2, best_available_2),
+    ];
+    for (name, per_event, make) in workloads {
+        let mut workload = Workload::new(&template, per_event, make);
+        group.bench_function(name, |b| b.iter_custom(|iters| workload.run(iters)));
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(10))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = apply_benches
+}
+criterion_main!(benches);

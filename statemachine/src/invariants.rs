@@ -397,3 +397,154 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
         confirmed_orders,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    //! The audit must flag hand-broken states: each test breaks one invariant behind the state
+    //! machine's back and expects `check` to name it.
+
+    use super::*;
+    use crate::codec;
+    use crate::command::{Action, Command, Selection};
+    use crate::fixtures;
+    use crate::ids::RequestId;
+    use crate::store::{KvStore, MemStore, Txn};
+
+    fn club_with_a_hold_and_an_order() -> (MemStore, EventId) {
+        let mut store = MemStore::new();
+        let event = EventId::new("club").unwrap();
+        let customer = CustomerId::new("ann").unwrap();
+        let seat = |index| SeatId { section: 0, row: 0, index };
+        let hold = |seats: Vec<SeatId>| Action::Hold {
+            event: event.clone(),
+            customer: customer.clone(),
+            selection: Selection::Seats(seats),
+            ttl_ms: None,
+        };
+        let buy = Action::Buy {
+            hold: crate::HoldId { event: event.clone(), number: 1 },
+            customer: customer.clone(),
+            payment_reference: "p".into(),
+        };
+        let ga = Action::Hold {
+            event: event.clone(),
+            customer: customer.clone(),
+            selection: Selection::GeneralAdmission { area: "Pit".into(), quantity: 2 },
+            ttl_ms: None,
+        };
+        let actions =
+            [Action::CreateEvent(fixtures::club("club")), hold(vec![seat(0), seat(1)]), buy, hold(vec![seat(2)]), ga];
+        for (i, action) in actions.into_iter().enumerate() {
+            let command = Command { request_id: RequestId::new(format!("r{i}")).unwrap(), at_ms: 10, action };
+            let outcome = crate::execute(&mut store, &command).unwrap();
+            assert!(outcome.rejection().is_none(), "{outcome:?}");
+        }
+        check(&store).expect("the untouched state is sound");
+        (store, event)
+    }
+
+    /// Rewrites the record under `key` with `change` applied.
+    fn tamper<T: serde::Serialize + serde::de::DeserializeOwned>(
+        store: &mut MemStore,
+        key: Vec<u8>,
+        change: impl FnOnce(&mut T),
+    ) {
+        let mut record: T = read(store, &key).unwrap().expect("record exists");
+        change(&mut record);
+        let mut txn = Txn::new(&*store);
+        txn.put(key, codec::encode(&record));
+        let batch = txn.into_batch();
+        store.commit(batch).unwrap();
+    }
+
+    fn delete(store: &mut MemStore, key: Vec<u8>) {
+        let mut txn = Txn::new(&*store);
+        txn.delete(key);
+        let batch = txn.into_batch();
+        store.commit(batch).unwrap();
+    }
+
+    fn assert_flags(store: &MemStore, needle: &str) {
+        let violation = check(store).expect_err("the broken state must be flagged");
+        assert!(violation.to_string().contains(needle), "expected {needle:?} in: {violation}");
+    }
+
+    #[test]
+    fn flags_section_counts_that_do_not_match_the_seats() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        tamper(&mut store, keys::zone(&event, ZoneKind::Section, 0), |z: &mut ZoneRecord| {
+            z.counts.available -= 1;
+            z.counts.blocked += 1;
+        });
+        assert_flags(&store, "section 0 counts");
+    }
+
+    #[test]
+    fn flags_a_seat_sold_twice() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        // Seat A-3 is held by hold 2; claim it for order 1 as well as.
+        tamper(&mut store, keys::row(&event, 0, 0), |r: &mut RowRecord| {
+            r.seats[2].state = SeatState::Sold { order: 1 };
+        });
+        tamper(&mut store, keys::zone(&event, ZoneKind::Section, 0), |z: &mut ZoneRecord| {
+            z.counts.held -= 1;
+            z.counts.sold += 1;
+        });
+        tamper(&mut store, keys::totals(&event), |t: &mut TotalsRecord| {
+            t.counts.held -= 1;
+            t.counts.sold += 1;
+        });
+        assert_flags(&store, "hold 2 lists");
+    }
+
+    #[test]
+    fn flags_a_seat_held_by_an_ended_hold() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        tamper(&mut store, keys::hold(&event, 2), |h: &mut HoldRecord| h.status = HoldStatus::Released);
+        assert_flags(&store, "ended hold 2 still holds seats");
+    }
+
+    #[test]
+    fn flags_general_admission_places_held_by_nobody() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        tamper(&mut store, keys::zone(&event, ZoneKind::GaArea, 0), |z: &mut ZoneRecord| {
+            z.counts.held += 1;
+            z.counts.available -= 1;
+        });
+        tamper(&mut store, keys::totals(&event), |t: &mut TotalsRecord| {
+            t.counts.held += 1;
+            t.counts.available -= 1;
+        });
+        assert_flags(&store, "area 0 counts held 3");
+    }
+
+    #[test]
+    fn flags_a_customer_record_that_forgets_a_purchase() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        let ann = CustomerId::new("ann").unwrap();
+        tamper(&mut store, keys::customer(&event, &ann), |c: &mut CustomerRecord| c.bought = 0);
+        assert_flags(&store, "counts 0 bought");
+    }
+
+    #[test]
+    fn flags_a_missing_expiry_index_entry() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        let hold: HoldRecord = read(&store, &keys::hold(&event, 2)).unwrap().unwrap();
+        delete(&mut store, keys::hold_expiry(hold.expires_at_ms, &event, 2));
+        assert_flags(&store, "expiry indexes");
+    }
+
+    #[test]
+    fn flags_event_totals_that_disagree_with_the_zones() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        tamper(&mut store, keys::totals(&event), |t: &mut TotalsRecord| t.counts.available += 1);
+        assert_flags(&store, "event totals");
+    }
+
+    #[test]
+    fn flags_an_order_whose_hold_was_not_purchased() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        tamper(&mut store, keys::hold(&event, 1), |h: &mut HoldRecord| h.status = HoldStatus::Expired);
+        assert_flags(&store, "order 1 does not come from a purchased hold");
+    }
+}

@@ -9,6 +9,32 @@
 //! - [`query`]: events with live counts, seat maps, holds, orders.
 //! - [`invariants`]: the one audit of the state every test and replica check reuses.
 //! - [`snapshot`]: ordered export/import of the whole state and its hash.
+//!
+//! ```
+//! use boxoffice_statemachine::*;
+//!
+//! let mut store = MemStore::new();
+//! let mut run = |id: &str, at_ms: u64, action: Action| {
+//!     let command = Command { request_id: RequestId::new(id).unwrap(), at_ms, action };
+//!     execute(&mut store, &command).unwrap()
+//! };
+//! run("create", 1_000, Action::CreateEvent(fixtures::club("club")));
+//! let ann = CustomerId::new("ann").unwrap();
+//! let selection = Selection::GeneralAdmission { area: "Pit".into(), quantity: 2 };
+//! let hold = match run("h1", 2_000, Action::Hold {
+//!     event: EventId::new("club").unwrap(), customer: ann.clone(), selection, ttl_ms: None,
+//! }) {
+//!     Outcome::Accepted(Effect::Held(hold)) => hold,
+//!     other => panic!("{other:?}"),
+//! };
+//! let buy = Action::Buy { hold: hold.id.clone(), customer: ann, payment_reference: "psp-1".into() };
+//! let Outcome::Accepted(Effect::Bought(order)) = run("b1", 3_000, buy) else { panic!() };
+//! assert_eq!(order.tickets.len(), 2);
+//! // A second buy of the same hold is an answer, not an error:
+//! let buy = Action::Buy { hold: hold.id, customer: CustomerId::new("ann").unwrap(), payment_reference: "psp-2".into() };
+//! assert_eq!(run("b2", 4_000, buy).rejection().map(Rejection::code), Some("HOLD_NOT_ACTIVE"));
+//! invariants::check(&store).unwrap();
+//! ```
 
 pub mod apply;
 pub mod codec;

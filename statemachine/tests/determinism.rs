@@ -1,0 +1,161 @@
+//! Same log in, same bytes out: replicas that apply one log (one entry at a time, or many entries per
+//! batch as the node does) end with identical states, and a snapshot reproduces a state bit for bit.
+
+mod support;
+
+use boxoffice_statemachine::{
+    apply, execute, fixtures, invariants, snapshot, Action, Command, HoldId, KvStore, MemStore,
+    RequestId, Scope, SeatId, Selection, Store, Txn,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use support::{customer, ev};
+
+fn seed() -> u64 {
+    let seed = std::env::var("BOXOFFICE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    eprintln!("BOXOFFICE_SEED={seed}");
+    seed
+}
+
+/// A random but valid-looking on-sale log: holds of every kind, buys, releases, extends, cancels,
+/// blocks, expiry sweeps, retries and clock jitter (some stamps go backwards).
+fn random_log(seed: u64, len: usize) -> Vec<Command> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut log = vec![Command {
+        request_id: RequestId::new("create").unwrap(),
+        at_ms: 1_000,
+        action: Action::CreateEvent(fixtures::stadium("ev", 4, 6, 10, 50)),
+    }];
+    let mut clock = 1_000u64;
+    for i in 0..len {
+        clock = (clock + rng.random_range(0..3_000)).saturating_sub(rng.random_range(0..1_000));
+        let who = customer(&format!("c{}", rng.random_range(0..40)));
+        let hold = HoldId { event: ev("ev"), number: rng.random_range(1..=(i as u64 / 2 + 1)) };
+        let seat = || SeatId { section: 0, row: 0, index: 0 };
+        let action = match rng.random_range(0..100) {
+            0..=29 => {
+                let seats = (0..rng.random_range(1..=3))
+                    .map(|_| SeatId { section: rng.random_range(0..4), row: rng.random_range(0..6), index: rng.random_range(0..10) })
+                    .collect::<Vec<_>>();
+                let mut seats = seats;
+                seats.dedup();
+                Action::Hold { event: ev("ev"), customer: who.clone(), selection: Selection::Seats(seats), ttl_ms: None }
+            }
+            30..=39 => Action::Hold {
+                event: ev("ev"),
+                customer: who.clone(),
+                selection: Selection::BestAvailable { scope: Scope::Tier("Lower".into()), quantity: rng.random_range(1..=4) },
+                ttl_ms: Some(rng.random_range(1_000..60_000)),
+            },
+            40..=47 => Action::Hold {
+                event: ev("ev"),
+                customer: who.clone(),
+                selection: Selection::GeneralAdmission { area: "Field".into(), quantity: rng.random_range(1..=3) },
+                ttl_ms: None,
+            },
+            48..=69 => Action::Buy { hold, customer: who.clone(), payment_reference: format!("pay-{i}") },
+            70..=77 => Action::Release { hold, customer: who.clone() },
+            78..=83 => Action::ExtendHold { hold, customer: who.clone(), ttl_ms: None },
+            84..=86 => Action::CancelOrder {
+                order: boxoffice_statemachine::OrderId { event: ev("ev"), number: rng.random_range(1..=(i as u64 / 4 + 1)) },
+                reason: "refund".into(),
+            },
+            87..=88 => Action::BlockSeats { event: ev("ev"), seats: vec![seat()] },
+            89 => Action::UnblockSeats { event: ev("ev"), seats: vec![seat()] },
+            _ => Action::Expire { holds_max: rng.random_range(1..=8) },
+        };
+        // One command in ten retries an earlier request id.
+        let request_id = if i > 0 && rng.random_range(0..10) == 0 {
+            log[rng.random_range(1..log.len())].request_id.clone()
+        } else {
+            RequestId::new(format!("r{i}")).unwrap()
+        };
+        log.push(Command { request_id, at_ms: clock, action });
+    }
+    log
+}
+
+fn replay_one_by_one(log: &[Command]) -> MemStore {
+    let mut store = MemStore::new();
+    for command in log {
+        execute(&mut store, command).unwrap();
+    }
+    store
+}
+
+/// Applies `batch` entries per commit through one parent transaction, as the node's apply loop does.
+fn replay_in_batches(log: &[Command], batch: usize) -> MemStore {
+    let mut store = MemStore::new();
+    for entries in log.chunks(batch) {
+        let mut txn = Txn::new(&store);
+        for command in entries {
+            let applied = apply(&txn, command).unwrap();
+            txn.absorb(applied.writes);
+        }
+        let writes = txn.into_batch();
+        store.commit(writes).unwrap();
+    }
+    store
+}
+
+#[test]
+fn replicas_applying_the_same_log_hold_identical_bytes() {
+    let log = random_log(seed(), 3_000);
+    let one_by_one = replay_one_by_one(&log);
+    let again = replay_one_by_one(&log);
+    let batched = replay_in_batches(&log, 37);
+    assert_eq!(one_by_one, again);
+    assert_eq!(one_by_one, batched, "batching entries must not change the result");
+    let audit = invariants::check(&one_by_one).unwrap();
+    assert!(audit.confirmed_orders > 0 && audit.active_holds + audit.confirmed_orders > 10, "{audit:?}");
+    assert_eq!(snapshot::state_hash(&one_by_one).unwrap(), snapshot::state_hash(&batched).unwrap());
+}
+
+#[test]
+fn a_snapshot_streamed_in_small_chunks_restores_the_state_bit_for_bit() {
+    let store = replay_one_by_one(&random_log(seed(), 1_000));
+    let mut chunks = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let chunk = snapshot::export_chunk(&store, after.as_deref(), 700).unwrap();
+        assert!(!chunk.entries.is_empty() || chunk.resume_after.is_none());
+        after = chunk.resume_after.clone();
+        chunks.push(chunk);
+        if after.is_none() {
+            break;
+        }
+    }
+    assert!(chunks.len() > 5, "the stream came in {} chunks", chunks.len());
+    let mut restored = MemStore::new();
+    snapshot::import(&mut restored, chunks.clone()).unwrap();
+    assert_eq!(restored, store);
+    assert_eq!(snapshot::state_hash(&restored).unwrap(), snapshot::state_hash(&store).unwrap());
+    invariants::check(&restored).unwrap();
+
+    let refused = snapshot::import(&mut restored, chunks);
+    assert!(matches!(refused, Err(snapshot::ImportError::NotEmpty)));
+}
+
+#[test]
+fn an_out_of_order_snapshot_is_refused() {
+    let chunk = snapshot::Chunk { entries: vec![(vec![2], vec![]), (vec![1], vec![])], resume_after: None };
+    let mut store = MemStore::new();
+    assert!(matches!(snapshot::import(&mut store, [chunk]), Err(snapshot::ImportError::OutOfOrder(1))));
+    assert!(store.scan(&[], &[0xff], 1).unwrap().is_empty(), "nothing was written");
+}
+
+#[test]
+fn different_states_hash_differently() {
+    let log = random_log(seed(), 200);
+    let full = replay_one_by_one(&log);
+    let shorter = replay_one_by_one(&log[..log.len() - 1]);
+    if full != shorter {
+        assert_ne!(snapshot::state_hash(&full).unwrap(), snapshot::state_hash(&shorter).unwrap());
+    }
+    let mut touched = full.clone();
+    let mut txn = Txn::new(&touched);
+    txn.put(vec![0x7f], vec![]);
+    let batch = txn.into_batch();
+    touched.commit(batch).unwrap();
+    assert_ne!(snapshot::state_hash(&full).unwrap(), snapshot::state_hash(&touched).unwrap());
+}
