@@ -412,15 +412,19 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             .get_mut(usize::from(seat.index))
             .unwrap_or_else(|| panic!("invariant violated: seat {seat} of {event} is missing"));
         let from = std::mem::replace(&mut record.state, to);
-        self.shift_zone(event, ZoneKind::Section, seat.section, from, to, 1)?;
+        let tier = record.tier;
+        self.shift_zone(event, ZoneKind::Section, seat.section, tier, from, to, 1)?;
         Ok(from)
     }
 
+    /// Moves `quantity` seats or places of price tier `tier` between counters of a zone and its event.
+    #[allow(clippy::too_many_arguments)]
     fn shift_zone(
         &mut self,
         event: &EventId,
         kind: ZoneKind,
         zone: u16,
+        tier: u16,
         from: SeatState,
         to: SeatState,
         quantity: u32,
@@ -429,7 +433,13 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             .zone_mut(event, kind, zone)?
             .unwrap_or_else(|| panic!("invariant violated: zone {zone} of {event} is missing"));
         shift(&mut record.counts, from, to, quantity);
-        shift(&mut self.totals_mut(event)?.counts, from, to, quantity);
+        let totals = self.totals_mut(event)?;
+        shift(&mut totals.counts, from, to, quantity);
+        let by_tier = totals
+            .tiers
+            .get_mut(usize::from(tier))
+            .unwrap_or_else(|| panic!("invariant violated: tier {tier} of {event} is missing"));
+        shift(by_tier, from, to, quantity);
         Ok(())
     }
 
@@ -452,7 +462,11 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 }
             }
             HoldItems::Places { area, quantity } => {
-                self.shift_zone(event, ZoneKind::GaArea, *area, from, to, *quantity)?;
+                let tier = self
+                    .zone(event, ZoneKind::GaArea, *area)?
+                    .expect("area exists")
+                    .tier;
+                self.shift_zone(event, ZoneKind::GaArea, *area, tier, from, to, *quantity)?;
             }
         }
         Ok(())
@@ -555,6 +569,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             index.expect("validated tier") as u16
         };
         let id = &spec.id;
+        let mut tier_counts = vec![Counts::default(); spec.price_tiers.len()];
         for (s, section) in spec.sections.iter().enumerate() {
             let mut capacity = 0u32;
             let mut tiers = vec![tier_of(&section.tier)];
@@ -575,6 +590,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                     })
                     .collect::<Vec<_>>();
                 capacity += seats.len() as u32;
+                tier_counts[usize::from(tier)].available += seats.len() as u32;
                 let record = RowRecord {
                     label: row.label.clone(),
                     seats,
@@ -600,6 +616,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         }
         for (a, area) in spec.ga_areas.iter().enumerate() {
             let tier = tier_of(&area.tier);
+            tier_counts[usize::from(tier)].available += area.capacity;
             let zone = ZoneRecord {
                 name: area.name.clone(),
                 tier,
@@ -640,6 +657,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 available: seats + ga_places,
                 ..Counts::default()
             },
+            tiers: tier_counts,
         };
         self.totals.insert(keys::totals(id), totals);
         Ok(Effect::EventCreated {

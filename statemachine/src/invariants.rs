@@ -35,6 +35,17 @@ pub struct Audit {
     pub confirmed_orders: u32,
 }
 
+/// `counts` with one more seat in `state`.
+fn tier_plus(mut counts: Counts, state: SeatState) -> Counts {
+    match state {
+        SeatState::Available => counts.available += 1,
+        SeatState::Held { .. } => counts.held += 1,
+        SeatState::Sold { .. } => counts.sold += 1,
+        SeatState::Blocked => counts.blocked += 1,
+    }
+    counts
+}
+
 /// Everything in one (unbounded) scan of the keys under `prefix`.
 fn scan_prefix<S: Store + ?Sized>(store: &S, prefix: &[u8]) -> Result<Entries, StoreError> {
     store.scan(prefix, &prefix_end(prefix), usize::MAX)
@@ -95,7 +106,7 @@ fn check_requests<S: Store + ?Sized>(store: &S) -> Result<(), Violation> {
 /// Checks every invariant of one event:
 ///
 /// 1. per section and area, available + held + sold + blocked = capacity, and the stored counts match
-///    the seats; the event totals are the sum of its zones;
+///    the seats; the event totals are the sum of its zones, and the per-tier counts a recount by tier;
 /// 2. every held seat belongs to exactly one active hold that lists it, and every active hold's seats
 ///    are held by it (so no seat is in two holds); general-admission holds add up to the area's held count;
 /// 3. every sold seat belongs to exactly one confirmed order that lists it, and vice versa; confirmed
@@ -119,6 +130,7 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
     let mut held_seats: BTreeMap<u64, BTreeSet<SeatId>> = BTreeMap::new();
     let mut sold_seats: BTreeMap<u64, BTreeSet<SeatId>> = BTreeMap::new();
     let mut sum = Counts::default();
+    let mut by_tier = vec![Counts::default(); event.price_tiers.len()];
     let mut sections = Vec::new();
     for s in 0..event.sections {
         let zone: ZoneRecord = read(store, &keys::zone(id, ZoneKind::Section, s))?
@@ -147,6 +159,10 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
                     row: r as u16,
                     index: i as u16,
                 };
+                let tier = by_tier.get_mut(usize::from(seat.tier)).ok_or_else(|| {
+                    fail(format!("seat {seat_id} has unknown tier {}", seat.tier))
+                })?;
+                *tier = tier_plus(*tier, seat.state);
                 match seat.state {
                     SeatState::Available => counted.available += 1,
                     SeatState::Blocked => counted.blocked += 1,
@@ -188,12 +204,22 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
             )));
         }
         sum.add(&zone.counts);
+        by_tier
+            .get_mut(usize::from(zone.tier))
+            .ok_or_else(|| fail(format!("area {a} has unknown tier {}", zone.tier)))?
+            .add(&zone.counts);
         areas.push(zone);
     }
     if sum != totals.counts {
         return Err(fail(format!(
             "event totals {:?} but zones add up to {sum:?}",
             totals.counts
+        )));
+    }
+    if by_tier != totals.tiers {
+        return Err(fail(format!(
+            "tier counts {:?} but seats say {by_tier:?}",
+            totals.tiers
         )));
     }
 
@@ -414,7 +440,11 @@ mod tests {
         let mut store = MemStore::new();
         let event = EventId::new("club").unwrap();
         let customer = CustomerId::new("ann").unwrap();
-        let seat = |index| SeatId { section: 0, row: 0, index };
+        let seat = |index| SeatId {
+            section: 0,
+            row: 0,
+            index,
+        };
         let hold = |seats: Vec<SeatId>| Action::Hold {
             event: event.clone(),
             customer: customer.clone(),
@@ -422,20 +452,35 @@ mod tests {
             ttl_ms: None,
         };
         let buy = Action::Buy {
-            hold: crate::HoldId { event: event.clone(), number: 1 },
+            hold: crate::HoldId {
+                event: event.clone(),
+                number: 1,
+            },
             customer: customer.clone(),
             payment_reference: "p".into(),
         };
         let ga = Action::Hold {
             event: event.clone(),
             customer: customer.clone(),
-            selection: Selection::GeneralAdmission { area: "Pit".into(), quantity: 2 },
+            selection: Selection::GeneralAdmission {
+                area: "Pit".into(),
+                quantity: 2,
+            },
             ttl_ms: None,
         };
-        let actions =
-            [Action::CreateEvent(fixtures::club("club")), hold(vec![seat(0), seat(1)]), buy, hold(vec![seat(2)]), ga];
+        let actions = [
+            Action::CreateEvent(fixtures::club("club")),
+            hold(vec![seat(0), seat(1)]),
+            buy,
+            hold(vec![seat(2)]),
+            ga,
+        ];
         for (i, action) in actions.into_iter().enumerate() {
-            let command = Command { request_id: RequestId::new(format!("r{i}")).unwrap(), at_ms: 10, action };
+            let command = Command {
+                request_id: RequestId::new(format!("r{i}")).unwrap(),
+                at_ms: 10,
+                action,
+            };
             let outcome = crate::execute(&mut store, &command).unwrap();
             assert!(outcome.rejection().is_none(), "{outcome:?}");
         }
@@ -466,16 +511,23 @@ mod tests {
 
     fn assert_flags(store: &MemStore, needle: &str) {
         let violation = check(store).expect_err("the broken state must be flagged");
-        assert!(violation.to_string().contains(needle), "expected {needle:?} in: {violation}");
+        assert!(
+            violation.to_string().contains(needle),
+            "expected {needle:?} in: {violation}"
+        );
     }
 
     #[test]
     fn flags_section_counts_that_do_not_match_the_seats() {
         let (mut store, event) = club_with_a_hold_and_an_order();
-        tamper(&mut store, keys::zone(&event, ZoneKind::Section, 0), |z: &mut ZoneRecord| {
-            z.counts.available -= 1;
-            z.counts.blocked += 1;
-        });
+        tamper(
+            &mut store,
+            keys::zone(&event, ZoneKind::Section, 0),
+            |z: &mut ZoneRecord| {
+                z.counts.available -= 1;
+                z.counts.blocked += 1;
+            },
+        );
         assert_flags(&store, "section 0 counts");
     }
 
@@ -486,13 +538,19 @@ mod tests {
         tamper(&mut store, keys::row(&event, 0, 0), |r: &mut RowRecord| {
             r.seats[2].state = SeatState::Sold { order: 1 };
         });
-        tamper(&mut store, keys::zone(&event, ZoneKind::Section, 0), |z: &mut ZoneRecord| {
-            z.counts.held -= 1;
-            z.counts.sold += 1;
-        });
+        tamper(
+            &mut store,
+            keys::zone(&event, ZoneKind::Section, 0),
+            |z: &mut ZoneRecord| {
+                z.counts.held -= 1;
+                z.counts.sold += 1;
+            },
+        );
         tamper(&mut store, keys::totals(&event), |t: &mut TotalsRecord| {
             t.counts.held -= 1;
             t.counts.sold += 1;
+            t.tiers[0].held -= 1;
+            t.tiers[0].sold += 1;
         });
         assert_flags(&store, "hold 2 lists");
     }
@@ -500,20 +558,28 @@ mod tests {
     #[test]
     fn flags_a_seat_held_by_an_ended_hold() {
         let (mut store, event) = club_with_a_hold_and_an_order();
-        tamper(&mut store, keys::hold(&event, 2), |h: &mut HoldRecord| h.status = HoldStatus::Released);
+        tamper(&mut store, keys::hold(&event, 2), |h: &mut HoldRecord| {
+            h.status = HoldStatus::Released
+        });
         assert_flags(&store, "ended hold 2 still holds seats");
     }
 
     #[test]
     fn flags_general_admission_places_held_by_nobody() {
         let (mut store, event) = club_with_a_hold_and_an_order();
-        tamper(&mut store, keys::zone(&event, ZoneKind::GaArea, 0), |z: &mut ZoneRecord| {
-            z.counts.held += 1;
-            z.counts.available -= 1;
-        });
+        tamper(
+            &mut store,
+            keys::zone(&event, ZoneKind::GaArea, 0),
+            |z: &mut ZoneRecord| {
+                z.counts.held += 1;
+                z.counts.available -= 1;
+            },
+        );
         tamper(&mut store, keys::totals(&event), |t: &mut TotalsRecord| {
             t.counts.held += 1;
             t.counts.available -= 1;
+            t.tiers[2].held += 1;
+            t.tiers[2].available -= 1;
         });
         assert_flags(&store, "area 0 counts held 3");
     }
@@ -522,7 +588,11 @@ mod tests {
     fn flags_a_customer_record_that_forgets_a_purchase() {
         let (mut store, event) = club_with_a_hold_and_an_order();
         let ann = CustomerId::new("ann").unwrap();
-        tamper(&mut store, keys::customer(&event, &ann), |c: &mut CustomerRecord| c.bought = 0);
+        tamper(
+            &mut store,
+            keys::customer(&event, &ann),
+            |c: &mut CustomerRecord| c.bought = 0,
+        );
         assert_flags(&store, "counts 0 bought");
     }
 
@@ -537,14 +607,28 @@ mod tests {
     #[test]
     fn flags_event_totals_that_disagree_with_the_zones() {
         let (mut store, event) = club_with_a_hold_and_an_order();
-        tamper(&mut store, keys::totals(&event), |t: &mut TotalsRecord| t.counts.available += 1);
+        tamper(&mut store, keys::totals(&event), |t: &mut TotalsRecord| {
+            t.counts.available += 1
+        });
         assert_flags(&store, "event totals");
+    }
+
+    #[test]
+    fn flags_tier_counts_that_disagree_with_the_seats() {
+        let (mut store, event) = club_with_a_hold_and_an_order();
+        tamper(&mut store, keys::totals(&event), |t: &mut TotalsRecord| {
+            t.tiers[0].available -= 1;
+            t.tiers[1].available += 1;
+        });
+        assert_flags(&store, "tier counts");
     }
 
     #[test]
     fn flags_an_order_whose_hold_was_not_purchased() {
         let (mut store, event) = club_with_a_hold_and_an_order();
-        tamper(&mut store, keys::hold(&event, 1), |h: &mut HoldRecord| h.status = HoldStatus::Expired);
+        tamper(&mut store, keys::hold(&event, 1), |h: &mut HoldRecord| {
+            h.status = HoldStatus::Expired
+        });
         assert_flags(&store, "order 1 does not come from a purchased hold");
     }
 }

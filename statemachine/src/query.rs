@@ -29,6 +29,14 @@ pub struct ZoneView {
     pub counts: Counts,
 }
 
+/// A price tier with the live counts of every seat and place priced at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierView {
+    pub name: String,
+    pub price_cents: u64,
+    pub counts: Counts,
+}
+
 /// An event with its status at the time of the query and its live counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventView {
@@ -43,6 +51,8 @@ pub struct EventView {
     pub gated: bool,
     pub limits: EventLimits,
     pub price_tiers: Vec<PriceTier>,
+    /// Counts per price tier, in the order of `price_tiers`.
+    pub tiers: Vec<TierView>,
     pub sections: Vec<ZoneView>,
     pub ga_areas: Vec<ZoneView>,
     pub capacity: u64,
@@ -165,6 +175,16 @@ fn event_view(
         .iter()
         .map(|z| zone_view(z, &record.price_tiers))
         .collect();
+    let tiers = record
+        .price_tiers
+        .iter()
+        .zip(&totals.tiers)
+        .map(|(t, counts)| TierView {
+            name: t.name.clone(),
+            price_cents: t.price_cents,
+            counts: *counts,
+        })
+        .collect();
     EventView {
         id: id.clone(),
         name: record.name,
@@ -177,6 +197,7 @@ fn event_view(
         gated: record.gated,
         limits: record.limits,
         price_tiers: record.price_tiers,
+        tiers,
         sections,
         ga_areas,
         capacity: totals.counts.total(),

@@ -240,6 +240,8 @@ pub(crate) struct TotalsRecord {
     pub next_hold: u64,
     pub next_order: u64,
     pub counts: Counts,
+    /// Counts per price tier, indexed like the event's tiers.
+    pub tiers: Vec<Counts>,
 }
 
 /// A section or general-admission area: its name, tier, size and counts by state.

@@ -17,15 +17,24 @@ fn floor(row: u16, index: u16) -> boxoffice_statemachine::SeatId {
 }
 
 fn counts(sim: &Sim) -> Counts {
-    query::event(&sim.store, &ev(EV), sim.now).unwrap().unwrap().counts
+    query::event(&sim.store, &ev(EV), sim.now)
+        .unwrap()
+        .unwrap()
+        .counts
 }
 
 fn status(sim: &Sim) -> EventStatus {
-    query::event(&sim.store, &ev(EV), sim.now).unwrap().unwrap().status
+    query::event(&sim.store, &ev(EV), sim.now)
+        .unwrap()
+        .unwrap()
+        .status
 }
 
 fn set_status(change: StatusChange) -> Action {
-    Action::SetEventStatus { event: ev(EV), change }
+    Action::SetEventStatus {
+        event: ev(EV),
+        change,
+    }
 }
 
 fn code(r: Rejection) -> &'static str {
@@ -38,18 +47,38 @@ fn code(r: Rejection) -> &'static str {
 fn create_event_puts_every_seat_and_place_on_sale() {
     let mut sim = Sim::new();
     let effect = sim.accept(Action::CreateEvent(fixtures::club(EV)));
-    assert_eq!(effect, Effect::EventCreated { event: ev(EV), seats: 20, ga_places: 10 });
+    assert_eq!(
+        effect,
+        Effect::EventCreated {
+            event: ev(EV),
+            seats: 20,
+            ga_places: 10
+        }
+    );
     let view = query::event(&sim.store, &ev(EV), sim.now).unwrap().unwrap();
     assert_eq!(view.status, EventStatus::OnSale);
     assert_eq!(view.capacity, 30);
-    assert_eq!(view.counts, Counts { available: 30, ..Counts::default() });
+    assert_eq!(
+        view.counts,
+        Counts {
+            available: 30,
+            ..Counts::default()
+        }
+    );
     assert_eq!(view.min_price_cents(), Some(5_000));
-    let map = query::seat_map(&sim.store, &ev(EV), None, sim.now).unwrap().unwrap();
+    let map = query::seat_map(&sim.store, &ev(EV), None, sim.now)
+        .unwrap()
+        .unwrap();
     assert_eq!(map.sections.len(), 2);
     assert_eq!(map.sections[1].rows[0].seats[0].accessible, true);
-    assert_eq!(map.sections[1].rows[1].seats[0].tier, "Floor", "row B of the balcony is priced Floor");
+    assert_eq!(
+        map.sections[1].rows[1].seats[0].tier, "Floor",
+        "row B of the balcony is priced Floor"
+    );
     assert_eq!(map.ga_areas[0].capacity, 10);
-    let only_floor = query::seat_map(&sim.store, &ev(EV), Some("Floor"), sim.now).unwrap().unwrap();
+    let only_floor = query::seat_map(&sim.store, &ev(EV), Some("Floor"), sim.now)
+        .unwrap()
+        .unwrap();
     assert_eq!(only_floor.sections.len(), 1);
     assert!(only_floor.ga_areas.is_empty());
 }
@@ -57,7 +86,10 @@ fn create_event_puts_every_seat_and_place_on_sale() {
 #[test]
 fn creating_an_event_twice_is_refused() {
     let mut sim = Sim::with_club(EV);
-    assert_eq!(code(sim.reject(Action::CreateEvent(fixtures::club(EV)))), "EVENT_EXISTS");
+    assert_eq!(
+        code(sim.reject(Action::CreateEvent(fixtures::club(EV)))),
+        "EVENT_EXISTS"
+    );
 }
 
 #[test]
@@ -66,13 +98,25 @@ fn invalid_layouts_are_refused_and_create_nothing() {
         ("empty name", |s| s.name = " ".into()),
         ("unknown tier", |s| s.sections[0].tier = "Gold".into()),
         ("duplicate section", |s| s.sections[1].name = "Floor".into()),
-        ("empty row", |s| s.sections[0].rows[0].seats = RowSeats::Count(0)),
-        ("huge row", |s| s.sections[0].rows[0].seats = RowSeats::Count(u32::MAX)),
-        ("repeated seat number", |s| s.sections[0].rows[0].seats = RowSeats::Numbers(vec![1, 1])),
-        ("accessible seat missing", |s| s.sections[0].rows[0].accessible = vec![99]),
-        ("sale window backwards", |s| s.off_sale_at_ms = s.on_sale_at_ms),
+        ("empty row", |s| {
+            s.sections[0].rows[0].seats = RowSeats::Count(0)
+        }),
+        ("huge row", |s| {
+            s.sections[0].rows[0].seats = RowSeats::Count(u32::MAX)
+        }),
+        ("repeated seat number", |s| {
+            s.sections[0].rows[0].seats = RowSeats::Numbers(vec![1, 1])
+        }),
+        ("accessible seat missing", |s| {
+            s.sections[0].rows[0].accessible = vec![99]
+        }),
+        ("sale window backwards", |s| {
+            s.off_sale_at_ms = s.on_sale_at_ms
+        }),
         ("zero seats per hold", |s| s.limits.seats_per_hold_max = 0),
-        ("ttl above lifetime", |s| s.limits.hold_ttl_ms = s.limits.hold_lifetime_ms_max + 1),
+        ("ttl above lifetime", |s| {
+            s.limits.hold_ttl_ms = s.limits.hold_lifetime_ms_max + 1
+        }),
         ("nothing to sell", |s| {
             s.sections.clear();
             s.ga_areas.clear();
@@ -84,7 +128,12 @@ fn invalid_layouts_are_refused_and_create_nothing() {
         breaks(&mut spec);
         let rejection = sim.reject(Action::CreateEvent(spec));
         assert_eq!(rejection.code(), "INVALID_REQUEST", "{what}: {rejection}");
-        assert!(query::event(&sim.store, &ev(EV), sim.now).unwrap().is_none(), "{what}");
+        assert!(
+            query::event(&sim.store, &ev(EV), sim.now)
+                .unwrap()
+                .is_none(),
+            "{what}"
+        );
     }
 }
 
@@ -97,12 +146,20 @@ fn an_event_goes_on_sale_at_its_on_sale_time_and_ends_at_its_off_sale_time() {
     sim.accept(Action::CreateEvent(spec));
     assert_eq!(status(&sim), EventStatus::Scheduled);
     let early = sim.reject(hold_action(EV, "ann", Selection::Seats(vec![floor(0, 0)])));
-    assert_eq!(early, Rejection::EventNotOnSale { status: EventStatus::Scheduled });
+    assert_eq!(
+        early,
+        Rejection::EventNotOnSale {
+            status: EventStatus::Scheduled
+        }
+    );
     sim.now = 10_000;
     sim.hold_seats(EV, "ann", &[floor(0, 0)]);
     sim.now = 20_000;
     assert_eq!(status(&sim), EventStatus::Ended);
-    assert_eq!(code(sim.reject(set_status(StatusChange::Open))), "INVALID_TRANSITION");
+    assert_eq!(
+        code(sim.reject(set_status(StatusChange::Open))),
+        "INVALID_TRANSITION"
+    );
 }
 
 #[test]
@@ -112,20 +169,45 @@ fn admins_open_early_pause_resume_and_cancel_a_sale() {
     spec.on_sale_at_ms = 1_000_000;
     sim.accept(Action::CreateEvent(spec));
     let opened = sim.accept(set_status(StatusChange::Open));
-    assert_eq!(opened, Effect::EventStatusChanged { event: ev(EV), status: EventStatus::OnSale });
-    assert_eq!(code(sim.reject(set_status(StatusChange::Open))), "INVALID_TRANSITION");
+    assert_eq!(
+        opened,
+        Effect::EventStatusChanged {
+            event: ev(EV),
+            status: EventStatus::OnSale
+        }
+    );
+    assert_eq!(
+        code(sim.reject(set_status(StatusChange::Open))),
+        "INVALID_TRANSITION"
+    );
 
     sim.accept(set_status(StatusChange::Pause));
     let paused = sim.reject(hold_action(EV, "ann", ga("Pit", 1)));
-    assert_eq!(paused, Rejection::EventNotOnSale { status: EventStatus::Paused });
+    assert_eq!(
+        paused,
+        Rejection::EventNotOnSale {
+            status: EventStatus::Paused
+        }
+    );
     sim.accept(set_status(StatusChange::Open));
     sim.hold(EV, "ann", ga("Pit", 1));
 
     sim.accept(set_status(StatusChange::Cancel));
     assert_eq!(status(&sim), EventStatus::Cancelled);
-    for change in [StatusChange::Open, StatusChange::Pause, StatusChange::Cancel, StatusChange::End] {
+    for change in [
+        StatusChange::Open,
+        StatusChange::Pause,
+        StatusChange::Cancel,
+        StatusChange::End,
+    ] {
         let refused = sim.reject(set_status(change));
-        assert_eq!(refused, Rejection::InvalidTransition { from: EventStatus::Cancelled, change });
+        assert_eq!(
+            refused,
+            Rejection::InvalidTransition {
+                from: EventStatus::Cancelled,
+                change
+            }
+        );
     }
 }
 
@@ -141,24 +223,44 @@ fn an_event_with_everything_sold_or_blocked_is_sold_out() {
     let hold = sim.hold_seats(EV, "ann", &[floor(0, 0)]);
     sim.buy(&hold.id, "ann");
     assert_eq!(status(&sim), EventStatus::OnSale);
-    sim.accept(Action::BlockSeats { event: ev(EV), seats: vec![floor(0, 1)] });
+    sim.accept(Action::BlockSeats {
+        event: ev(EV),
+        seats: vec![floor(0, 1)],
+    });
     assert_eq!(status(&sim), EventStatus::SoldOut);
     let refused = sim.reject(hold_action(EV, "bob", best_in_section("Floor", 1)));
-    assert_eq!(refused, Rejection::EventNotOnSale { status: EventStatus::SoldOut });
-    sim.accept(Action::UnblockSeats { event: ev(EV), seats: vec![floor(0, 1)] });
+    assert_eq!(
+        refused,
+        Rejection::EventNotOnSale {
+            status: EventStatus::SoldOut
+        }
+    );
+    sim.accept(Action::UnblockSeats {
+        event: ev(EV),
+        seats: vec![floor(0, 1)],
+    });
     assert_eq!(status(&sim), EventStatus::OnSale);
 }
 
 #[test]
 fn commands_on_an_unknown_event_are_refused() {
     let mut sim = Sim::with_club(EV);
-    let hold = HoldId { event: ev("nope"), number: 1 };
+    let hold = HoldId {
+        event: ev("nope"),
+        number: 1,
+    };
     for action in [
         hold_action("nope", "ann", ga("Pit", 1)),
         buy_action(&hold, "ann"),
         release_action(&hold, "ann"),
-        Action::SetEventStatus { event: ev("nope"), change: StatusChange::Pause },
-        Action::BlockSeats { event: ev("nope"), seats: vec![floor(0, 0)] },
+        Action::SetEventStatus {
+            event: ev("nope"),
+            change: StatusChange::Pause,
+        },
+        Action::BlockSeats {
+            event: ev("nope"),
+            seats: vec![floor(0, 0)],
+        },
     ] {
         assert_eq!(sim.reject(action), Rejection::UnknownEvent);
     }
@@ -170,20 +272,42 @@ fn commands_on_an_unknown_event_are_refused() {
 fn a_hold_on_specific_seats_takes_them_all_and_prices_them() {
     let mut sim = Sim::with_club(EV);
     let hold = sim.hold_seats(EV, "ann", &[floor(0, 0), seat(1, 0, 0)]);
-    assert_eq!(hold.id, HoldId { event: ev(EV), number: 1 });
+    assert_eq!(
+        hold.id,
+        HoldId {
+            event: ev(EV),
+            number: 1
+        }
+    );
     assert_eq!(hold.amount_cents, 12_000 + 8_000);
     assert_eq!(hold.labels, ["Floor A-1", "Balcony A-1"]);
     assert_eq!(hold.expires_at_ms, sim.now + 60_000);
     assert_eq!(hold.status, HoldStatus::Active);
-    assert_eq!(counts(&sim), Counts { available: 28, held: 2, ..Counts::default() });
+    assert_eq!(
+        counts(&sim),
+        Counts {
+            available: 28,
+            held: 2,
+            ..Counts::default()
+        }
+    );
 }
 
 #[test]
 fn a_hold_is_all_or_nothing() {
     let mut sim = Sim::with_club(EV);
     sim.hold_seats(EV, "ann", &[floor(0, 1)]);
-    let refused = sim.reject(hold_action(EV, "bob", Selection::Seats(vec![floor(0, 0), floor(0, 1)])));
-    assert_eq!(refused, Rejection::SeatUnavailable { seats: vec![floor(0, 1)] });
+    let refused = sim.reject(hold_action(
+        EV,
+        "bob",
+        Selection::Seats(vec![floor(0, 0), floor(0, 1)]),
+    ));
+    assert_eq!(
+        refused,
+        Rejection::SeatUnavailable {
+            seats: vec![floor(0, 1)]
+        }
+    );
     assert_eq!(counts(&sim).held, 1, "seat A-1 was not taken");
 }
 
@@ -192,15 +316,33 @@ fn malformed_seat_lists_are_refused() {
     let mut sim = Sim::with_club(EV);
     let empty = sim.reject(hold_action(EV, "ann", Selection::Seats(vec![])));
     assert_eq!(empty.code(), "INVALID_REQUEST");
-    let twice = sim.reject(hold_action(EV, "ann", Selection::Seats(vec![floor(0, 0), floor(0, 0)])));
+    let twice = sim.reject(hold_action(
+        EV,
+        "ann",
+        Selection::Seats(vec![floor(0, 0), floor(0, 0)]),
+    ));
     assert_eq!(twice.code(), "INVALID_REQUEST");
-    let unknown = sim.reject(hold_action(EV, "ann", Selection::Seats(vec![floor(0, 0), floor(0, 6), seat(7, 0, 0)])));
-    assert_eq!(unknown, Rejection::UnknownSeat { seats: vec![floor(0, 6), seat(7, 0, 0)] });
+    let unknown = sim.reject(hold_action(
+        EV,
+        "ann",
+        Selection::Seats(vec![floor(0, 0), floor(0, 6), seat(7, 0, 0)]),
+    ));
+    assert_eq!(
+        unknown,
+        Rejection::UnknownSeat {
+            seats: vec![floor(0, 6), seat(7, 0, 0)]
+        }
+    );
     let zero = sim.reject(hold_action(EV, "ann", ga("Pit", 0)));
     assert_eq!(zero.code(), "INVALID_REQUEST");
     let no_area = sim.reject(hold_action(EV, "ann", ga("Lawn", 1)));
     assert_eq!(no_area.code(), "INVALID_REQUEST");
-    let nobody = Action::Hold { event: ev(EV), customer: unchecked(""), selection: ga("Pit", 1), ttl_ms: None };
+    let nobody = Action::Hold {
+        event: ev(EV),
+        customer: unchecked(""),
+        selection: ga("Pit", 1),
+        ttl_ms: None,
+    };
     let bad_customer = sim.reject(nobody);
     assert_eq!(bad_customer.code(), "INVALID_REQUEST");
 }
@@ -209,7 +351,14 @@ fn malformed_seat_lists_are_refused() {
 fn a_hold_may_not_exceed_the_seats_per_hold_limit() {
     let mut sim = Sim::with_club(EV);
     let refused = sim.reject(hold_action(EV, "ann", ga("Pit", 5)));
-    assert_eq!(refused, Rejection::LimitExceeded { limit: Limit::SeatsPerHold, max: 4, requested: 5 });
+    assert_eq!(
+        refused,
+        Rejection::LimitExceeded {
+            limit: Limit::SeatsPerHold,
+            max: 4,
+            requested: 5
+        }
+    );
 }
 
 #[test]
@@ -218,13 +367,27 @@ fn a_customer_may_not_exceed_live_holds_or_seats_per_customer() {
     sim.hold(EV, "ann", ga("Pit", 4));
     sim.hold(EV, "ann", ga("Pit", 1));
     let third = sim.reject(hold_action(EV, "ann", ga("Pit", 1)));
-    assert_eq!(third, Rejection::LimitExceeded { limit: Limit::HoldsPerCustomer, max: 2, requested: 3 });
+    assert_eq!(
+        third,
+        Rejection::LimitExceeded {
+            limit: Limit::HoldsPerCustomer,
+            max: 2,
+            requested: 3
+        }
+    );
 
     let mut sim = Sim::with_club(EV);
     let first = sim.hold(EV, "ann", ga("Pit", 4));
     sim.buy(&first.id, "ann");
     let more = sim.reject(hold_action(EV, "ann", ga("Pit", 3)));
-    assert_eq!(more, Rejection::LimitExceeded { limit: Limit::SeatsPerCustomer, max: 6, requested: 7 });
+    assert_eq!(
+        more,
+        Rejection::LimitExceeded {
+            limit: Limit::SeatsPerCustomer,
+            max: 6,
+            requested: 7
+        }
+    );
     sim.hold(EV, "ann", ga("Pit", 2));
 }
 
@@ -233,13 +396,22 @@ fn an_expired_hold_frees_its_seats_for_everyone_before_any_sweep() {
     let mut sim = Sim::with_club(EV);
     let ann = sim.hold_seats(EV, "ann", &[floor(0, 0), floor(0, 1)]);
     sim.advance(60_000);
-    let map = query::seat_map(&sim.store, &ev(EV), Some("Floor"), sim.now).unwrap().unwrap();
-    assert_eq!(map.sections[0].rows[0].seats[0].status, query::SeatStatus::Available);
+    let map = query::seat_map(&sim.store, &ev(EV), Some("Floor"), sim.now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        map.sections[0].rows[0].seats[0].status,
+        query::SeatStatus::Available
+    );
     let bob = sim.hold_seats(EV, "bob", &[floor(0, 1)]);
     assert_eq!(bob.id.number, 2);
     let ann_now = query::hold(&sim.store, &ann.id, sim.now).unwrap().unwrap();
     assert_eq!(ann_now.status, HoldStatus::Expired);
-    assert_eq!(counts(&sim).held, 1, "ann's whole hold went back, bob holds one seat");
+    assert_eq!(
+        counts(&sim).held,
+        1,
+        "ann's whole hold went back, bob holds one seat"
+    );
 }
 
 #[test]
@@ -257,10 +429,22 @@ fn general_admission_reclaims_places_of_expired_holds() {
     sim.hold(EV, "ann", ga("Pit", 4));
     sim.hold(EV, "bob", ga("Pit", 4));
     let short = sim.reject(hold_action(EV, "cat", ga("Pit", 3)));
-    assert_eq!(short, Rejection::InsufficientInventory { requested: 3, available: 2 });
+    assert_eq!(
+        short,
+        Rejection::InsufficientInventory {
+            requested: 3,
+            available: 2
+        }
+    );
     sim.advance(60_000);
     let cat = sim.hold(EV, "cat", ga("Pit", 3));
-    assert_eq!(cat.items, HoldItems::Places { area: 0, quantity: 3 });
+    assert_eq!(
+        cat.items,
+        HoldItems::Places {
+            area: 0,
+            quantity: 3
+        }
+    );
     assert_eq!(cat.amount_cents, 15_000);
     assert_eq!(cat.labels, ["Pit"]);
 }
@@ -269,12 +453,18 @@ fn general_admission_reclaims_places_of_expired_holds() {
 fn best_available_seats_a_party_together_in_the_front_most_row() {
     let mut sim = Sim::with_club(EV);
     let hold = sim.hold(EV, "ann", best_in_section("Floor", 3));
-    assert_eq!(hold.items, HoldItems::Seats(vec![floor(0, 0), floor(0, 1), floor(0, 2)]));
+    assert_eq!(
+        hold.items,
+        HoldItems::Seats(vec![floor(0, 0), floor(0, 1), floor(0, 2)])
+    );
     // Row A now has 3 seats left: a party of 2 would strand one, so it goes to row B.
     let pair = sim.hold(EV, "bob", best_in_section("Floor", 2));
     assert_eq!(pair.items, HoldItems::Seats(vec![floor(1, 0), floor(1, 1)]));
     let three = sim.hold(EV, "cat", best_in_section("Floor", 3));
-    assert_eq!(three.items, HoldItems::Seats(vec![floor(0, 3), floor(0, 4), floor(0, 5)]));
+    assert_eq!(
+        three.items,
+        HoldItems::Seats(vec![floor(0, 3), floor(0, 4), floor(0, 5)])
+    );
 }
 
 #[test]
@@ -283,13 +473,39 @@ fn best_available_by_tier_includes_rows_priced_at_that_tier() {
     sim.hold(EV, "ann", best_in_section("Floor", 4));
     sim.hold(EV, "bob", best_in_section("Floor", 4));
     sim.hold(EV, "cat", best_in_section("Floor", 4));
-    let tier = Selection::BestAvailable { scope: Scope::Tier("Floor".into()), quantity: 4 };
+    let tier = Selection::BestAvailable {
+        scope: Scope::Tier("Floor".into()),
+        quantity: 4,
+    };
     let hold = sim.hold(EV, "dan", tier);
-    assert_eq!(hold.items, HoldItems::Seats((0..4).map(|i| seat(1, 1, i)).collect()));
+    assert_eq!(
+        hold.items,
+        HoldItems::Seats((0..4).map(|i| seat(1, 1, i)).collect())
+    );
     assert_eq!(hold.amount_cents, 4 * 12_000);
-    let none = sim.reject(hold_action(EV, "eve", Selection::BestAvailable { scope: Scope::Tier("Floor".into()), quantity: 1 }));
-    assert_eq!(none, Rejection::InsufficientInventory { requested: 1, available: 0 });
-    let unknown = sim.reject(hold_action(EV, "eve", Selection::BestAvailable { scope: Scope::Tier("Gold".into()), quantity: 1 }));
+    let none = sim.reject(hold_action(
+        EV,
+        "eve",
+        Selection::BestAvailable {
+            scope: Scope::Tier("Floor".into()),
+            quantity: 1,
+        },
+    ));
+    assert_eq!(
+        none,
+        Rejection::InsufficientInventory {
+            requested: 1,
+            available: 0
+        }
+    );
+    let unknown = sim.reject(hold_action(
+        EV,
+        "eve",
+        Selection::BestAvailable {
+            scope: Scope::Tier("Gold".into()),
+            quantity: 1,
+        },
+    ));
     assert_eq!(unknown.code(), "INVALID_REQUEST");
 }
 
@@ -300,16 +516,31 @@ fn best_available_splits_a_party_only_when_no_row_can_seat_it() {
     sim.hold(EV, "ann", best_in_section("Floor", 4));
     sim.hold(EV, "bob", best_in_section("Floor", 4));
     let split = sim.hold(EV, "cat", best_in_section("Floor", 3));
-    assert_eq!(split.items, HoldItems::Seats(vec![floor(0, 4), floor(0, 5), floor(1, 4)]));
+    assert_eq!(
+        split.items,
+        HoldItems::Seats(vec![floor(0, 4), floor(0, 5), floor(1, 4)])
+    );
 }
 
 #[test]
 fn hold_ttl_must_stay_within_bounds() {
     let mut sim = Sim::with_club(EV);
-    let with_ttl = |ttl| Action::Hold { event: ev(EV), customer: customer("ann"), selection: ga("Pit", 1), ttl_ms: Some(ttl) };
+    let with_ttl = |ttl| Action::Hold {
+        event: ev(EV),
+        customer: customer("ann"),
+        selection: ga("Pit", 1),
+        ttl_ms: Some(ttl),
+    };
     assert_eq!(sim.reject(with_ttl(999)).code(), "INVALID_REQUEST");
     let long = sim.reject(with_ttl(180_001));
-    assert_eq!(long, Rejection::LimitExceeded { limit: Limit::HoldLifetime, max: 180_000, requested: 180_001 });
+    assert_eq!(
+        long,
+        Rejection::LimitExceeded {
+            limit: Limit::HoldLifetime,
+            max: 180_000,
+            requested: 180_001
+        }
+    );
     match sim.accept(with_ttl(5_000)) {
         Effect::Held(hold) => assert_eq!(hold.expires_at_ms, sim.now + 5_000),
         other => panic!("{other:?}"),
@@ -319,7 +550,11 @@ fn hold_ttl_must_stay_within_bounds() {
 // ---- extend ----------------------------------------------------------------------------------
 
 fn extend(hold: &HoldId, who: &str, ttl_ms: Option<u64>) -> Action {
-    Action::ExtendHold { hold: hold.clone(), customer: customer(who), ttl_ms }
+    Action::ExtendHold {
+        hold: hold.clone(),
+        customer: customer(who),
+        ttl_ms,
+    }
 }
 
 #[test]
@@ -327,21 +562,45 @@ fn only_the_holder_extends_a_live_hold_up_to_its_lifetime_cap() {
     let mut sim = Sim::with_club(EV);
     let hold = sim.hold_seats(EV, "ann", &[floor(0, 0)]);
     let created = hold.created_at_ms;
-    assert_eq!(sim.reject(extend(&hold.id, "bob", None)), Rejection::NotHolder);
+    assert_eq!(
+        sim.reject(extend(&hold.id, "bob", None)),
+        Rejection::NotHolder
+    );
     sim.advance(30_000);
     let extended = sim.accept(extend(&hold.id, "ann", None));
-    assert_eq!(extended, Effect::HoldExtended { hold: hold.id.clone(), expires_at_ms: sim.now + 60_000 });
+    assert_eq!(
+        extended,
+        Effect::HoldExtended {
+            hold: hold.id.clone(),
+            expires_at_ms: sim.now + 60_000
+        }
+    );
     sim.advance(50_000);
     sim.accept(extend(&hold.id, "ann", None));
     sim.advance(50_000);
     let capped = sim.accept(extend(&hold.id, "ann", None));
-    assert_eq!(capped, Effect::HoldExtended { hold: hold.id.clone(), expires_at_ms: created + 180_000 });
+    assert_eq!(
+        capped,
+        Effect::HoldExtended {
+            hold: hold.id.clone(),
+            expires_at_ms: created + 180_000
+        }
+    );
     let at_cap = sim.reject(extend(&hold.id, "ann", None));
     assert_eq!(at_cap.code(), "LIMIT_EXCEEDED");
     sim.now = created + 180_000;
-    assert_eq!(sim.reject(extend(&hold.id, "ann", None)), Rejection::HoldExpired);
-    let missing = HoldId { event: ev(EV), number: 99 };
-    assert_eq!(sim.reject(extend(&missing, "ann", None)), Rejection::UnknownHold);
+    assert_eq!(
+        sim.reject(extend(&hold.id, "ann", None)),
+        Rejection::HoldExpired
+    );
+    let missing = HoldId {
+        event: ev(EV),
+        number: 99,
+    };
+    assert_eq!(
+        sim.reject(extend(&missing, "ann", None)),
+        Rejection::UnknownHold
+    );
 }
 
 // ---- release ---------------------------------------------------------------------------------
@@ -350,17 +609,38 @@ fn only_the_holder_extends_a_live_hold_up_to_its_lifetime_cap() {
 fn release_gives_seats_back_and_is_harmless_when_repeated_or_late() {
     let mut sim = Sim::with_club(EV);
     let hold = sim.hold_seats(EV, "ann", &[floor(0, 0), floor(0, 1)]);
-    assert_eq!(sim.reject(release_action(&hold.id, "bob")), Rejection::NotHolder);
+    assert_eq!(
+        sim.reject(release_action(&hold.id, "bob")),
+        Rejection::NotHolder
+    );
     let released = sim.accept(release_action(&hold.id, "ann"));
-    assert_eq!(released, Effect::Released { hold: hold.id.clone(), places_released: 2 });
+    assert_eq!(
+        released,
+        Effect::Released {
+            hold: hold.id.clone(),
+            places_released: 2
+        }
+    );
     assert_eq!(counts(&sim).available, 30);
     let again = sim.accept(release_action(&hold.id, "ann"));
-    assert_eq!(again, Effect::Released { hold: hold.id.clone(), places_released: 0 });
+    assert_eq!(
+        again,
+        Effect::Released {
+            hold: hold.id.clone(),
+            places_released: 0
+        }
+    );
 
     let late = sim.hold(EV, "bob", ga("Pit", 2));
     sim.advance(60_000);
     let expired = sim.accept(release_action(&late.id, "bob"));
-    assert_eq!(expired, Effect::Released { hold: late.id.clone(), places_released: 0 });
+    assert_eq!(
+        expired,
+        Effect::Released {
+            hold: late.id.clone(),
+            places_released: 0
+        }
+    );
     assert_eq!(counts(&sim).available, 30);
 }
 
@@ -370,7 +650,14 @@ fn a_purchased_hold_cannot_be_released() {
     let hold = sim.hold_seats(EV, "ann", &[floor(0, 0)]);
     let order = sim.buy(&hold.id, "ann");
     let refused = sim.reject(release_action(&hold.id, "ann"));
-    assert_eq!(refused, Rejection::HoldNotActive { status: HoldStatus::Purchased { order: order.id.number } });
+    assert_eq!(
+        refused,
+        Rejection::HoldNotActive {
+            status: HoldStatus::Purchased {
+                order: order.id.number
+            }
+        }
+    );
 }
 
 // ---- buy -------------------------------------------------------------------------------------
@@ -384,11 +671,28 @@ fn buying_a_live_hold_confirms_an_order_with_one_ticket_per_seat() {
     assert_eq!(order.status, OrderStatus::Confirmed);
     assert_eq!(order.amount_cents, 24_000);
     assert_eq!(order.hold, hold.id);
-    let tickets: Vec<String> = order.tickets.iter().map(|t| format!("{} {}", t.id, t.label)).collect();
+    let tickets: Vec<String> = order
+        .tickets
+        .iter()
+        .map(|t| format!("{} {}", t.id, t.label))
+        .collect();
     assert_eq!(tickets, ["club~o1~t1 Floor A-1", "club~o1~t2 Floor A-2"]);
-    assert_eq!(counts(&sim), Counts { available: 28, sold: 2, ..Counts::default() });
-    assert_eq!(query::order(&sim.store, &order.id).unwrap(), Some(order.clone()));
-    assert_eq!(query::customer_orders(&sim.store, &customer("ann"), 10).unwrap(), vec![order]);
+    assert_eq!(
+        counts(&sim),
+        Counts {
+            available: 28,
+            sold: 2,
+            ..Counts::default()
+        }
+    );
+    assert_eq!(
+        query::order(&sim.store, &order.id).unwrap(),
+        Some(order.clone())
+    );
+    assert_eq!(
+        query::customer_orders(&sim.store, &customer("ann"), 10).unwrap(),
+        vec![order]
+    );
     let bought = query::hold(&sim.store, &hold.id, sim.now).unwrap().unwrap();
     assert_eq!(bought.status, HoldStatus::Purchased { order: 1 });
 }
@@ -399,28 +703,54 @@ fn general_admission_orders_get_one_ticket_per_place() {
     let hold = sim.hold(EV, "ann", ga("Pit", 3));
     let order = sim.buy(&hold.id, "ann");
     assert_eq!(order.tickets.len(), 3);
-    assert!(order.tickets.iter().all(|t| t.seat.is_none() && t.label == "Pit" && t.price_cents == 5_000));
+    assert!(order
+        .tickets
+        .iter()
+        .all(|t| t.seat.is_none() && t.label == "Pit" && t.price_cents == 5_000));
 }
 
 #[test]
 fn a_buy_needs_the_holder_a_live_hold_and_a_payment_reference() {
     let mut sim = Sim::with_club(EV);
     let hold = sim.hold_seats(EV, "ann", &[floor(0, 0)]);
-    assert_eq!(sim.reject(buy_action(&hold.id, "bob")), Rejection::NotHolder);
-    let no_payment = Action::Buy { hold: hold.id.clone(), customer: customer("ann"), payment_reference: String::new() };
+    assert_eq!(
+        sim.reject(buy_action(&hold.id, "bob")),
+        Rejection::NotHolder
+    );
+    let no_payment = Action::Buy {
+        hold: hold.id.clone(),
+        customer: customer("ann"),
+        payment_reference: String::new(),
+    };
     assert_eq!(sim.reject(no_payment).code(), "INVALID_REQUEST");
     sim.buy(&hold.id, "ann");
-    assert_eq!(sim.reject(buy_action(&hold.id, "ann")).code(), "HOLD_NOT_ACTIVE", "a hold buys once");
+    assert_eq!(
+        sim.reject(buy_action(&hold.id, "ann")).code(),
+        "HOLD_NOT_ACTIVE",
+        "a hold buys once"
+    );
 
     let late = sim.hold_seats(EV, "bob", &[floor(0, 1)]);
     sim.advance(60_000);
-    assert_eq!(sim.reject(buy_action(&late.id, "bob")), Rejection::HoldExpired);
+    assert_eq!(
+        sim.reject(buy_action(&late.id, "bob")),
+        Rejection::HoldExpired
+    );
     sim.accept(Action::Expire { holds_max: 10 });
-    assert_eq!(sim.reject(buy_action(&late.id, "bob")), Rejection::HoldExpired, "also once swept");
+    assert_eq!(
+        sim.reject(buy_action(&late.id, "bob")),
+        Rejection::HoldExpired,
+        "also once swept"
+    );
 
     let released = sim.hold_seats(EV, "cat", &[floor(0, 2)]);
     sim.accept(release_action(&released.id, "cat"));
-    assert_eq!(sim.reject(buy_action(&released.id, "cat")), Rejection::HoldNotActive { status: HoldStatus::Released });
+    assert_eq!(
+        sim.reject(buy_action(&released.id, "cat")),
+        Rejection::HoldNotActive {
+            status: HoldStatus::Released
+        }
+    );
 }
 
 #[test]
@@ -428,7 +758,12 @@ fn a_paused_sale_refuses_buys_of_existing_holds() {
     let mut sim = Sim::with_club(EV);
     let hold = sim.hold_seats(EV, "ann", &[floor(0, 0)]);
     sim.accept(set_status(StatusChange::Pause));
-    assert_eq!(sim.reject(buy_action(&hold.id, "ann")), Rejection::EventNotOnSale { status: EventStatus::Paused });
+    assert_eq!(
+        sim.reject(buy_action(&hold.id, "ann")),
+        Rejection::EventNotOnSale {
+            status: EventStatus::Paused
+        }
+    );
 }
 
 // ---- cancel ----------------------------------------------------------------------------------
@@ -439,13 +774,25 @@ fn cancelling_an_order_puts_its_seats_back_on_sale_once() {
     let hold = sim.hold_seats(EV, "ann", &[floor(0, 0), floor(0, 1)]);
     let order = sim.buy(&hold.id, "ann");
     let cancelled = sim.accept(cancel_action(&order.id));
-    assert_eq!(cancelled, Effect::OrderCancelled { order: order.id.clone(), places_released: 2 });
+    assert_eq!(
+        cancelled,
+        Effect::OrderCancelled {
+            order: order.id.clone(),
+            places_released: 2
+        }
+    );
     assert_eq!(counts(&sim).available, 30);
     let stored = query::order(&sim.store, &order.id).unwrap().unwrap();
     assert_eq!(stored.status, OrderStatus::Cancelled);
     assert_eq!(stored.cancel_reason.as_deref(), Some("refund"));
-    assert_eq!(sim.reject(cancel_action(&order.id)), Rejection::OrderNotActive);
-    let missing = boxoffice_statemachine::OrderId { event: ev(EV), number: 9 };
+    assert_eq!(
+        sim.reject(cancel_action(&order.id)),
+        Rejection::OrderNotActive
+    );
+    let missing = boxoffice_statemachine::OrderId {
+        event: ev(EV),
+        number: 9,
+    };
     assert_eq!(sim.reject(cancel_action(&missing)), Rejection::UnknownOrder);
     sim.hold_seats(EV, "bob", &[floor(0, 0)]);
 }
@@ -456,14 +803,28 @@ fn cancelling_an_order_puts_its_seats_back_on_sale_once() {
 fn admins_block_available_seats_and_unblock_them() {
     let mut sim = Sim::with_club(EV);
     let seats = vec![floor(0, 0), floor(0, 1)];
-    let blocked = sim.accept(Action::BlockSeats { event: ev(EV), seats: seats.clone() });
+    let blocked = sim.accept(Action::BlockSeats {
+        event: ev(EV),
+        seats: seats.clone(),
+    });
     assert_eq!(blocked, Effect::SeatsBlocked { seats: 2 });
-    let again = sim.accept(Action::BlockSeats { event: ev(EV), seats: seats.clone() });
+    let again = sim.accept(Action::BlockSeats {
+        event: ev(EV),
+        seats: seats.clone(),
+    });
     assert_eq!(again, Effect::SeatsBlocked { seats: 0 });
     assert_eq!(counts(&sim).blocked, 2);
     let refused = sim.reject(hold_action(EV, "ann", Selection::Seats(vec![floor(0, 0)])));
-    assert_eq!(refused, Rejection::SeatUnavailable { seats: vec![floor(0, 0)] });
-    let unblocked = sim.accept(Action::UnblockSeats { event: ev(EV), seats: vec![floor(0, 0), floor(0, 2)] });
+    assert_eq!(
+        refused,
+        Rejection::SeatUnavailable {
+            seats: vec![floor(0, 0)]
+        }
+    );
+    let unblocked = sim.accept(Action::UnblockSeats {
+        event: ev(EV),
+        seats: vec![floor(0, 0), floor(0, 2)],
+    });
     assert_eq!(unblocked, Effect::SeatsUnblocked { seats: 1 });
     sim.hold_seats(EV, "ann", &[floor(0, 0)]);
 }
@@ -474,11 +835,34 @@ fn blocking_never_takes_a_seat_from_a_live_hold_or_an_order() {
     sim.hold_seats(EV, "ann", &[floor(0, 0)]);
     let sold = sim.hold_seats(EV, "bob", &[floor(0, 1)]);
     sim.buy(&sold.id, "bob");
-    let refused = sim.reject(Action::BlockSeats { event: ev(EV), seats: vec![floor(0, 0), floor(0, 1), floor(0, 2)] });
-    assert_eq!(refused, Rejection::SeatUnavailable { seats: vec![floor(0, 0), floor(0, 1)] });
-    assert_eq!(sim.reject(Action::BlockSeats { event: ev(EV), seats: vec![] }).code(), "INVALID_REQUEST");
-    let unknown = sim.reject(Action::UnblockSeats { event: ev(EV), seats: vec![seat(0, 5, 0)] });
-    assert_eq!(unknown, Rejection::UnknownSeat { seats: vec![seat(0, 5, 0)] });
+    let refused = sim.reject(Action::BlockSeats {
+        event: ev(EV),
+        seats: vec![floor(0, 0), floor(0, 1), floor(0, 2)],
+    });
+    assert_eq!(
+        refused,
+        Rejection::SeatUnavailable {
+            seats: vec![floor(0, 0), floor(0, 1)]
+        }
+    );
+    assert_eq!(
+        sim.reject(Action::BlockSeats {
+            event: ev(EV),
+            seats: vec![]
+        })
+        .code(),
+        "INVALID_REQUEST"
+    );
+    let unknown = sim.reject(Action::UnblockSeats {
+        event: ev(EV),
+        seats: vec![seat(0, 5, 0)],
+    });
+    assert_eq!(
+        unknown,
+        Rejection::UnknownSeat {
+            seats: vec![seat(0, 5, 0)]
+        }
+    );
 }
 
 // ---- expire ----------------------------------------------------------------------------------
@@ -492,12 +876,36 @@ fn expire_sweeps_dead_holds_in_bounded_resumable_batches() {
     }
     let live = sim.hold(EV, "dan", ga("Pit", 1));
     sim.now = live.created_at_ms + 59_999;
-    assert_eq!(sim.accept(Action::Expire { holds_max: 2 }), Effect::Expired { holds: 2, more: true });
-    assert_eq!(sim.accept(Action::Expire { holds_max: 2 }), Effect::Expired { holds: 1, more: false });
-    assert_eq!(sim.accept(Action::Expire { holds_max: 2 }), Effect::Expired { holds: 0, more: false });
+    assert_eq!(
+        sim.accept(Action::Expire { holds_max: 2 }),
+        Effect::Expired {
+            holds: 2,
+            more: true
+        }
+    );
+    assert_eq!(
+        sim.accept(Action::Expire { holds_max: 2 }),
+        Effect::Expired {
+            holds: 1,
+            more: false
+        }
+    );
+    assert_eq!(
+        sim.accept(Action::Expire { holds_max: 2 }),
+        Effect::Expired {
+            holds: 0,
+            more: false
+        }
+    );
     assert_eq!(counts(&sim).held, 1, "dan's hold is still live");
-    assert_eq!(sim.reject(Action::Expire { holds_max: 0 }).code(), "INVALID_REQUEST");
-    assert_eq!(sim.reject(Action::Expire { holds_max: 4_097 }).code(), "INVALID_REQUEST");
+    assert_eq!(
+        sim.reject(Action::Expire { holds_max: 0 }).code(),
+        "INVALID_REQUEST"
+    );
+    assert_eq!(
+        sim.reject(Action::Expire { holds_max: 4_097 }).code(),
+        "INVALID_REQUEST"
+    );
 }
 
 // ---- time and idempotency --------------------------------------------------------------------
@@ -509,7 +917,10 @@ fn state_time_never_runs_backwards() {
     sim.advance(60_000);
     sim.accept(Action::Expire { holds_max: 1 });
     sim.now -= 30_000; // a new leader with a slower clock
-    assert_eq!(sim.reject(buy_action(&hold.id, "ann")), Rejection::HoldExpired);
+    assert_eq!(
+        sim.reject(buy_action(&hold.id, "ann")),
+        Rejection::HoldExpired
+    );
     assert_eq!(query::state_time(&sim.store).unwrap(), sim.now + 30_000);
 }
 
@@ -529,7 +940,11 @@ fn a_retried_request_returns_the_first_outcome_and_acts_once() {
 
     let refused = sim.run_as("too-many", hold_action(EV, "bob", ga("Pit", 9)));
     sim.hold(EV, "cat", ga("Pit", 1));
-    assert_eq!(sim.run_as("too-many", hold_action(EV, "bob", ga("Pit", 9))), refused, "rejections are remembered too");
+    assert_eq!(
+        sim.run_as("too-many", hold_action(EV, "bob", ga("Pit", 9))),
+        refused,
+        "rejections are remembered too"
+    );
 }
 
 #[test]
@@ -554,7 +969,10 @@ fn an_invalid_request_id_is_refused() {
         action: Action::Expire { holds_max: 1 },
     };
     let outcome = boxoffice_statemachine::execute(&mut sim.store, &command).unwrap();
-    assert_eq!(outcome.rejection().map(Rejection::code), Some("INVALID_REQUEST"));
+    assert_eq!(
+        outcome.rejection().map(Rejection::code),
+        Some("INVALID_REQUEST")
+    );
 }
 
 /// An id that skipped validation, as one decoded from the wire would.
@@ -579,12 +997,23 @@ fn commands_round_trip_through_the_versioned_encoding() {
 
 #[test]
 fn garbage_is_a_decoding_error_never_a_panic() {
-    let good = Command { request_id: RequestId::new("r").unwrap(), at_ms: 1, action: Action::Expire { holds_max: 1 } }.encode();
+    let good = Command {
+        request_id: RequestId::new("r").unwrap(),
+        at_ms: 1,
+        action: Action::Expire { holds_max: 1 },
+    }
+    .encode();
     let mut future = good.clone();
     future[0] = 99;
     let mut trailing = good.clone();
     trailing.push(0);
-    for bytes in [vec![], future, trailing, good[..good.len() - 1].to_vec(), vec![1, 0xff, 0xff, 0xff]] {
+    for bytes in [
+        vec![],
+        future,
+        trailing,
+        good[..good.len() - 1].to_vec(),
+        vec![1, 0xff, 0xff, 0xff],
+    ] {
         assert!(Command::decode(&bytes).is_err(), "{bytes:02x?}");
     }
 }

@@ -12,7 +12,10 @@ use rand_chacha::ChaCha8Rng;
 use support::{customer, ev};
 
 fn seed() -> u64 {
-    let seed = std::env::var("BOXOFFICE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seed = std::env::var("BOXOFFICE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
     eprintln!("BOXOFFICE_SEED={seed}");
     seed
 }
@@ -30,39 +33,83 @@ fn random_log(seed: u64, len: usize) -> Vec<Command> {
     for i in 0..len {
         clock = (clock + rng.random_range(0..3_000)).saturating_sub(rng.random_range(0..1_000));
         let who = customer(&format!("c{}", rng.random_range(0..40)));
-        let hold = HoldId { event: ev("ev"), number: rng.random_range(1..=(i as u64 / 2 + 1)) };
-        let seat = || SeatId { section: 0, row: 0, index: 0 };
+        let hold = HoldId {
+            event: ev("ev"),
+            number: rng.random_range(1..=(i as u64 / 2 + 1)),
+        };
+        let seat = || SeatId {
+            section: 0,
+            row: 0,
+            index: 0,
+        };
         let action = match rng.random_range(0..100) {
             0..=29 => {
                 let seats = (0..rng.random_range(1..=3))
-                    .map(|_| SeatId { section: rng.random_range(0..4), row: rng.random_range(0..6), index: rng.random_range(0..10) })
+                    .map(|_| SeatId {
+                        section: rng.random_range(0..4),
+                        row: rng.random_range(0..6),
+                        index: rng.random_range(0..10),
+                    })
                     .collect::<Vec<_>>();
                 let mut seats = seats;
                 seats.dedup();
-                Action::Hold { event: ev("ev"), customer: who.clone(), selection: Selection::Seats(seats), ttl_ms: None }
+                Action::Hold {
+                    event: ev("ev"),
+                    customer: who.clone(),
+                    selection: Selection::Seats(seats),
+                    ttl_ms: None,
+                }
             }
             30..=39 => Action::Hold {
                 event: ev("ev"),
                 customer: who.clone(),
-                selection: Selection::BestAvailable { scope: Scope::Tier("Lower".into()), quantity: rng.random_range(1..=4) },
+                selection: Selection::BestAvailable {
+                    scope: Scope::Tier("Lower".into()),
+                    quantity: rng.random_range(1..=4),
+                },
                 ttl_ms: Some(rng.random_range(1_000..60_000)),
             },
             40..=47 => Action::Hold {
                 event: ev("ev"),
                 customer: who.clone(),
-                selection: Selection::GeneralAdmission { area: "Field".into(), quantity: rng.random_range(1..=3) },
+                selection: Selection::GeneralAdmission {
+                    area: "Field".into(),
+                    quantity: rng.random_range(1..=3),
+                },
                 ttl_ms: None,
             },
-            48..=69 => Action::Buy { hold, customer: who.clone(), payment_reference: format!("pay-{i}") },
-            70..=77 => Action::Release { hold, customer: who.clone() },
-            78..=83 => Action::ExtendHold { hold, customer: who.clone(), ttl_ms: None },
+            48..=69 => Action::Buy {
+                hold,
+                customer: who.clone(),
+                payment_reference: format!("pay-{i}"),
+            },
+            70..=77 => Action::Release {
+                hold,
+                customer: who.clone(),
+            },
+            78..=83 => Action::ExtendHold {
+                hold,
+                customer: who.clone(),
+                ttl_ms: None,
+            },
             84..=86 => Action::CancelOrder {
-                order: boxoffice_statemachine::OrderId { event: ev("ev"), number: rng.random_range(1..=(i as u64 / 4 + 1)) },
+                order: boxoffice_statemachine::OrderId {
+                    event: ev("ev"),
+                    number: rng.random_range(1..=(i as u64 / 4 + 1)),
+                },
                 reason: "refund".into(),
             },
-            87..=88 => Action::BlockSeats { event: ev("ev"), seats: vec![seat()] },
-            89 => Action::UnblockSeats { event: ev("ev"), seats: vec![seat()] },
-            _ => Action::Expire { holds_max: rng.random_range(1..=8) },
+            87..=88 => Action::BlockSeats {
+                event: ev("ev"),
+                seats: vec![seat()],
+            },
+            89 => Action::UnblockSeats {
+                event: ev("ev"),
+                seats: vec![seat()],
+            },
+            _ => Action::Expire {
+                holds_max: rng.random_range(1..=8),
+            },
         };
         // One command in ten retries an earlier request id.
         let request_id = if i > 0 && rng.random_range(0..10) == 0 {
@@ -70,7 +117,11 @@ fn random_log(seed: u64, len: usize) -> Vec<Command> {
         } else {
             RequestId::new(format!("r{i}")).unwrap()
         };
-        log.push(Command { request_id, at_ms: clock, action });
+        log.push(Command {
+            request_id,
+            at_ms: clock,
+            action,
+        });
     }
     log
 }
@@ -105,10 +156,19 @@ fn replicas_applying_the_same_log_hold_identical_bytes() {
     let again = replay_one_by_one(&log);
     let batched = replay_in_batches(&log, 37);
     assert_eq!(one_by_one, again);
-    assert_eq!(one_by_one, batched, "batching entries must not change the result");
+    assert_eq!(
+        one_by_one, batched,
+        "batching entries must not change the result"
+    );
     let audit = invariants::check(&one_by_one).unwrap();
-    assert!(audit.confirmed_orders > 0 && audit.active_holds + audit.confirmed_orders > 10, "{audit:?}");
-    assert_eq!(snapshot::state_hash(&one_by_one).unwrap(), snapshot::state_hash(&batched).unwrap());
+    assert!(
+        audit.confirmed_orders > 0 && audit.active_holds + audit.confirmed_orders > 10,
+        "{audit:?}"
+    );
+    assert_eq!(
+        snapshot::state_hash(&one_by_one).unwrap(),
+        snapshot::state_hash(&batched).unwrap()
+    );
 }
 
 #[test]
@@ -125,11 +185,18 @@ fn a_snapshot_streamed_in_small_chunks_restores_the_state_bit_for_bit() {
             break;
         }
     }
-    assert!(chunks.len() > 5, "the stream came in {} chunks", chunks.len());
+    assert!(
+        chunks.len() > 5,
+        "the stream came in {} chunks",
+        chunks.len()
+    );
     let mut restored = MemStore::new();
     snapshot::import(&mut restored, chunks.clone()).unwrap();
     assert_eq!(restored, store);
-    assert_eq!(snapshot::state_hash(&restored).unwrap(), snapshot::state_hash(&store).unwrap());
+    assert_eq!(
+        snapshot::state_hash(&restored).unwrap(),
+        snapshot::state_hash(&store).unwrap()
+    );
     invariants::check(&restored).unwrap();
 
     let refused = snapshot::import(&mut restored, chunks);
@@ -138,10 +205,19 @@ fn a_snapshot_streamed_in_small_chunks_restores_the_state_bit_for_bit() {
 
 #[test]
 fn an_out_of_order_snapshot_is_refused() {
-    let chunk = snapshot::Chunk { entries: vec![(vec![2], vec![]), (vec![1], vec![])], resume_after: None };
+    let chunk = snapshot::Chunk {
+        entries: vec![(vec![2], vec![]), (vec![1], vec![])],
+        resume_after: None,
+    };
     let mut store = MemStore::new();
-    assert!(matches!(snapshot::import(&mut store, [chunk]), Err(snapshot::ImportError::OutOfOrder(1))));
-    assert!(store.scan(&[], &[0xff], 1).unwrap().is_empty(), "nothing was written");
+    assert!(matches!(
+        snapshot::import(&mut store, [chunk]),
+        Err(snapshot::ImportError::OutOfOrder(1))
+    ));
+    assert!(
+        store.scan(&[], &[0xff], 1).unwrap().is_empty(),
+        "nothing was written"
+    );
 }
 
 #[test]
@@ -150,12 +226,18 @@ fn different_states_hash_differently() {
     let full = replay_one_by_one(&log);
     let shorter = replay_one_by_one(&log[..log.len() - 1]);
     if full != shorter {
-        assert_ne!(snapshot::state_hash(&full).unwrap(), snapshot::state_hash(&shorter).unwrap());
+        assert_ne!(
+            snapshot::state_hash(&full).unwrap(),
+            snapshot::state_hash(&shorter).unwrap()
+        );
     }
     let mut touched = full.clone();
     let mut txn = Txn::new(&touched);
     txn.put(vec![0x7f], vec![]);
     let batch = txn.into_batch();
     touched.commit(batch).unwrap();
-    assert_ne!(snapshot::state_hash(&full).unwrap(), snapshot::state_hash(&touched).unwrap());
+    assert_ne!(
+        snapshot::state_hash(&full).unwrap(),
+        snapshot::state_hash(&touched).unwrap()
+    );
 }

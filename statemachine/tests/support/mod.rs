@@ -17,7 +17,11 @@ pub struct Sim {
 impl Sim {
     /// An empty replica at time 1,000 ms.
     pub fn new() -> Sim {
-        Sim { store: MemStore::new(), now: 1_000, next_request: 0 }
+        Sim {
+            store: MemStore::new(),
+            now: 1_000,
+            next_request: 0,
+        }
     }
 
     /// A replica with the fixture club `ev` created.
@@ -40,7 +44,11 @@ impl Sim {
 
     /// Applies `action` under request id `id` at the current time.
     pub fn run_as(&mut self, id: &str, action: Action) -> Outcome {
-        let command = Command { request_id: RequestId::new(id).unwrap(), at_ms: self.now, action };
+        let command = Command {
+            request_id: RequestId::new(id).unwrap(),
+            at_ms: self.now,
+            action,
+        };
         let outcome = execute(&mut self.store, &command).expect("the in-memory store never fails");
         if let Err(violation) = invariants::check(&self.store) {
             panic!("invariant violated after {command:?} -> {outcome:?}: {violation}");
@@ -62,7 +70,11 @@ impl Sim {
         let before = domain_entries(&self.store);
         match self.run(action.clone()) {
             Outcome::Rejected(r) => {
-                assert_eq!(before, domain_entries(&self.store), "rejected {action:?} changed state");
+                assert_eq!(
+                    before,
+                    domain_entries(&self.store),
+                    "rejected {action:?} changed state"
+                );
                 r
             }
             Outcome::Accepted(e) => panic!("{action:?} was accepted: {e:?}"),
@@ -103,29 +115,54 @@ pub fn customer(id: &str) -> CustomerId {
 }
 
 pub fn seat(section: u16, row: u16, index: u16) -> SeatId {
-    SeatId { section, row, index }
+    SeatId {
+        section,
+        row,
+        index,
+    }
 }
 
 pub fn hold_action(ev_id: &str, who: &str, selection: Selection) -> Action {
-    Action::Hold { event: ev(ev_id), customer: customer(who), selection, ttl_ms: None }
+    Action::Hold {
+        event: ev(ev_id),
+        customer: customer(who),
+        selection,
+        ttl_ms: None,
+    }
 }
 
 pub fn ga(area: &str, quantity: u32) -> Selection {
-    Selection::GeneralAdmission { area: area.into(), quantity }
+    Selection::GeneralAdmission {
+        area: area.into(),
+        quantity,
+    }
 }
 
 pub fn best_in_section(section: &str, quantity: u32) -> Selection {
-    Selection::BestAvailable { scope: Scope::Section(section.into()), quantity }
+    Selection::BestAvailable {
+        scope: Scope::Section(section.into()),
+        quantity,
+    }
 }
 
 pub fn buy_action(hold: &HoldId, who: &str) -> Action {
-    Action::Buy { hold: hold.clone(), customer: customer(who), payment_reference: "pay-1".into() }
+    Action::Buy {
+        hold: hold.clone(),
+        customer: customer(who),
+        payment_reference: "pay-1".into(),
+    }
 }
 
 pub fn release_action(hold: &HoldId, who: &str) -> Action {
-    Action::Release { hold: hold.clone(), customer: customer(who) }
+    Action::Release {
+        hold: hold.clone(),
+        customer: customer(who),
+    }
 }
 
 pub fn cancel_action(order: &OrderId) -> Action {
-    Action::CancelOrder { order: order.clone(), reason: "refund".into() }
+    Action::CancelOrder {
+        order: order.clone(),
+        reason: "refund".into(),
+    }
 }
