@@ -1017,3 +1017,104 @@ fn garbage_is_a_decoding_error_never_a_panic() {
         assert!(Command::decode(&bytes).is_err(), "{bytes:02x?}");
     }
 }
+
+/// A command and an outcome as the log holds them today. If this test fails, the log format
+/// changed: old logs would no longer replay. Bump `codec::FORMAT_VERSION` and keep a reader for the
+/// old version instead of editing the bytes below.
+#[test]
+fn the_log_format_is_stable() {
+    let command = Command {
+        request_id: RequestId::new("r-1").unwrap(),
+        at_ms: 1_700_000_000_000,
+        action: Action::Hold {
+            event: ev("ev"),
+            customer: customer("ann"),
+            selection: Selection::Seats(vec![seat(1, 2, 3)]),
+            ttl_ms: Some(60_000),
+        },
+    };
+    let outcome = Outcome::Rejected(Rejection::SeatUnavailable {
+        seats: vec![seat(1, 2, 3)],
+    });
+    assert_eq!(hex(&command.encode()), GOLDEN_COMMAND);
+    assert_eq!(hex(&outcome.encode()), GOLDEN_OUTCOME);
+    assert_eq!(Command::decode(&unhex(GOLDEN_COMMAND)).unwrap(), command);
+    assert_eq!(Outcome::decode(&unhex(GOLDEN_OUTCOME)).unwrap(), outcome);
+}
+
+const GOLDEN_COMMAND: &str = "0103722d3180d095ffbc310202657603616e6e000101020301e0d403";
+const GOLDEN_OUTCOME: &str = "01010601010203";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn rejection_codes_are_stable() {
+    use boxoffice_statemachine::{HoldStatus as H, StatusChange as C};
+    let all = [
+        (
+            Rejection::InvalidRequest {
+                reason: String::new(),
+            },
+            "INVALID_REQUEST",
+        ),
+        (Rejection::UnknownEvent, "UNKNOWN_EVENT"),
+        (Rejection::EventExists, "EVENT_EXISTS"),
+        (
+            Rejection::EventNotOnSale {
+                status: EventStatus::Paused,
+            },
+            "EVENT_NOT_ON_SALE",
+        ),
+        (
+            Rejection::InvalidTransition {
+                from: EventStatus::Ended,
+                change: C::Open,
+            },
+            "INVALID_TRANSITION",
+        ),
+        (Rejection::UnknownSeat { seats: vec![] }, "UNKNOWN_SEAT"),
+        (
+            Rejection::SeatUnavailable { seats: vec![] },
+            "SEAT_UNAVAILABLE",
+        ),
+        (
+            Rejection::InsufficientInventory {
+                requested: 2,
+                available: 1,
+            },
+            "INSUFFICIENT_INVENTORY",
+        ),
+        (Rejection::UnknownHold, "UNKNOWN_HOLD"),
+        (Rejection::HoldExpired, "HOLD_EXPIRED"),
+        (
+            Rejection::HoldNotActive {
+                status: H::Released,
+            },
+            "HOLD_NOT_ACTIVE",
+        ),
+        (Rejection::NotHolder, "NOT_HOLDER"),
+        (
+            Rejection::LimitExceeded {
+                limit: Limit::SeatsPerHold,
+                max: 1,
+                requested: 2,
+            },
+            "LIMIT_EXCEEDED",
+        ),
+        (Rejection::UnknownOrder, "UNKNOWN_ORDER"),
+        (Rejection::OrderNotActive, "ORDER_NOT_ACTIVE"),
+        (Rejection::RequestIdReused, "REQUEST_ID_REUSED"),
+    ];
+    for (rejection, code) in all {
+        assert_eq!(rejection.code(), code, "{rejection}");
+    }
+}
