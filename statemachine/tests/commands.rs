@@ -1,4 +1,5 @@
 //! One specification per command and per rejection, on the fixture club (see `fixtures::club`).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 
@@ -70,7 +71,7 @@ fn create_event_puts_every_seat_and_place_on_sale() {
         .unwrap()
         .unwrap();
     assert_eq!(map.sections.len(), 2);
-    assert_eq!(map.sections[1].rows[0].seats[0].accessible, true);
+    assert!(map.sections[1].rows[0].seats[0].accessible);
     assert_eq!(
         map.sections[1].rows[1].seats[0].tier, "Floor",
         "row B of the balcony is priced Floor"
@@ -94,7 +95,8 @@ fn creating_an_event_twice_is_refused() {
 
 #[test]
 fn invalid_layouts_are_refused_and_create_nothing() {
-    let broken: Vec<(&str, fn(&mut boxoffice_statemachine::EventSpec))> = vec![
+    type Breakage = fn(&mut boxoffice_statemachine::EventSpec);
+    let broken: Vec<(&str, Breakage)> = vec![
         ("empty name", |s| s.name = " ".into()),
         ("unknown tier", |s| s.sections[0].tier = "Gold".into()),
         ("duplicate section", |s| s.sections[1].name = "Floor".into()),

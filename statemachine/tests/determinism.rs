@@ -1,5 +1,6 @@
 //! Same log in, same bytes out: replicas that apply one log (one entry at a time, or many entries per
 //! batch as the node does) end with identical states, and a snapshot reproduces a state bit for bit.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
 

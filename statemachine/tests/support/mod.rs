@@ -1,6 +1,6 @@
 //! Test harness shared by the integration tests: a clocked in-memory replica that checks every invariant
 //! after every command, and shorthands for the common commands.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use boxoffice_statemachine::{
     execute, fixtures, invariants, Action, Command, CustomerId, Effect, EventId, HoldId, HoldView,
@@ -101,7 +101,7 @@ impl Sim {
 }
 
 /// Every stored entry except the state time and the remembered request outcomes (tags 01-03).
-pub fn domain_entries(store: &MemStore) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn domain_entries(store: &MemStore) -> boxoffice_statemachine::Entries {
     use boxoffice_statemachine::Store;
     store.scan(&[0x10], &[0xff], usize::MAX).unwrap()
 }
