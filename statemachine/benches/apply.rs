@@ -5,13 +5,15 @@
 //!
 //! - `single_seat_hold`: a `Hold` of one specific seat, each by a different customer;
 //! - `hold_then_buy`: a single-seat `Hold` followed by the `Buy` of that hold, alternating;
-//! - `best_available_2`: a best-available `Hold` of 2 seats in one section (sections in turn).
+//! - `best_available_2`: a best-available `Hold` of 2 seats in one section (sections in turn), on an
+//!   event whose 20 sections start 0%, 5%, ... 95% held, so every sample sees every fill level.
 //!
 //! Every command is built outside the timed region and every measured command must be accepted (the
 //! bench panics otherwise). Request ids are unique, the clock advances 1 ms per command from one hour
 //! after the event was created, and customers never reach the per-customer limits. When a workload
-//! has used up the event, the store is replaced by a fresh copy of the just-created event, outside the
-//! timed region, so a measurement never includes a rebuild nor a rejected command.
+//! has used up the event, the store is replaced by a fresh copy of the workload's starting state. The
+//! runs use `iter_custom`, timing only the `execute` calls, so a measurement never includes building
+//! commands, rebuilding or dropping a store, nor a rejected command.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -21,7 +23,8 @@ use boxoffice_statemachine::{
     execute, Action, Command, CustomerId, EventId, HoldId, MemStore, Outcome, RequestId, Scope,
     SeatId, Selection,
 };
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 const EVENT: &str = "bench";
 const SECTIONS: u32 = 20;
@@ -118,9 +121,55 @@ fn hold_then_buy(k: u64) -> Command {
     command(k, action)
 }
 
+/// Seat pairs in one section (50 rows of 25 pairs).
+const PAIRS_PER_SECTION: u64 = (ROWS * SEATS_PER_ROW / 2) as u64;
+/// Pairs held ahead of time in section `s` are `s * PREFILL_STEP`: sections start 0%, 5%, ... 95%
+/// full, so the round-robin below always meets sections at every fill level, and the mean cost per
+/// command is the mean over a whole section filling up, with comparable samples.
+const PREFILL_STEP: u64 = PAIRS_PER_SECTION / SECTIONS as u64;
+/// `best_available_2` commands per event: until the fullest section is full.
+const BEST_PER_EVENT: u64 =
+    SECTIONS as u64 * (PAIRS_PER_SECTION - (SECTIONS as u64 - 1) * PREFILL_STEP);
 /// Customers of `best_available_2`: each takes 2 holds of 2 seats per event, within the limits of
 /// 2 live holds and 8 seats.
-const PAIRS_CUSTOMERS: u64 = SEATS / 4;
+const PAIRS_CUSTOMERS: u64 = BEST_PER_EVENT / 2;
+
+/// The bench event with `s * PREFILL_STEP` pairs of the front rows of section `s` held (by
+/// customers of their own), as best-available would have chosen them, shortly before `START_MS`.
+fn staggered_event() -> MemStore {
+    let mut store = fresh_event();
+    let mut k = 0;
+    for section in 0..SECTIONS as u64 {
+        for pair in 0..section * PREFILL_STEP {
+            let first = SeatId {
+                section: section as u16,
+                row: (pair / (u64::from(SEATS_PER_ROW) / 2)) as u16,
+                index: (pair % (u64::from(SEATS_PER_ROW) / 2) * 2) as u16,
+            };
+            let second = SeatId {
+                index: first.index + 1,
+                ..first
+            };
+            let prefill = Command {
+                request_id: RequestId::new(format!("prefill-{k}")).expect("valid request id"),
+                at_ms: START_MS - 20_000 + k,
+                action: Action::Hold {
+                    event: event_id(),
+                    customer: CustomerId::new(format!("early-{k}")).expect("valid customer id"),
+                    selection: Selection::Seats(vec![first, second]),
+                    ttl_ms: None,
+                },
+            };
+            let outcome = execute(&mut store, &prefill).expect("the in-memory store never fails");
+            assert!(
+                outcome.rejection().is_none(),
+                "prefill rejected: {outcome:?}"
+            );
+            k += 1;
+        }
+    }
+    store
+}
 
 /// `c`: best-available 2 seats in section S1, S2, ... S20, S1, ...
 fn best_available_2(k: u64) -> Command {
@@ -143,10 +192,10 @@ struct Workload {
 }
 
 impl Workload {
-    fn new(template: &MemStore, per_event: u64, make: fn(u64) -> Command) -> Workload {
+    fn new(template: MemStore, per_event: u64, make: fn(u64) -> Command) -> Workload {
         Workload {
-            template: template.clone(),
             store: template.clone(),
+            template,
             next: 0,
             per_event,
             make,
@@ -181,20 +230,42 @@ impl Workload {
     }
 }
 
+/// Benchmarks `make`'s commands; the workload's state is dropped before the next benchmark starts.
+fn bench(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    template: MemStore,
+    per_event: u64,
+    make: fn(u64) -> Command,
+) {
+    let mut workload = Workload::new(template, per_event, make);
+    group.bench_function(name, |b| b.iter_custom(|iters| workload.run(iters)));
+}
+
 fn apply_benches(c: &mut Criterion) {
-    let template = fresh_event();
     let mut group = c.benchmark_group("apply_50k_seats");
     group.throughput(Throughput::Elements(1));
-
-    let workloads: [(&str, u64, fn(u64) -> Command); 3] = [
-        ("single_seat_hold", SEATS, single_seat_hold),
-        ("hold_then_buy", 2 * SEATS, hold_then_buy),
-        ("best_available_2", SEATS / 2, best_available_2),
-    ];
-    for (name, per_event, make) in workloads {
-        let mut workload = Workload::new(&template, per_event, make);
-        group.bench_function(name, |b| b.iter_custom(|iters| workload.run(iters)));
-    }
+    bench(
+        &mut group,
+        "single_seat_hold",
+        fresh_event(),
+        SEATS,
+        single_seat_hold,
+    );
+    bench(
+        &mut group,
+        "hold_then_buy",
+        fresh_event(),
+        2 * SEATS,
+        hold_then_buy,
+    );
+    bench(
+        &mut group,
+        "best_available_2",
+        staggered_event(),
+        BEST_PER_EVENT,
+        best_available_2,
+    );
     group.finish();
 }
 
