@@ -4,9 +4,8 @@
 //! is rejected, they are dropped, so a rejection changes nothing but the state time and the remembered
 //! outcome. A store failure aborts the whole entry. A broken invariant found on the way panics.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{de::DeserializeOwned, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::codec;
@@ -18,8 +17,9 @@ use crate::event::{self, Counts, EventSpec, EventStatus, StatusChange};
 use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId, TicketId};
 use crate::limits::*;
 use crate::records::{
-    self, keys, read, write, CustomerHold, CustomerRecord, EventRecord, HoldRecord, OrderRecord,
-    RequestRecord, RowRecord, SeatRecord, SeatState, TotalsRecord, ZoneKind, ZoneRecord,
+    self, keys, read, read_stored, write, CustomerHold, CustomerRecord, EventRecord, HoldRecord,
+    OrderRecord, RequestRecord, RowLayout, RowStates, SeatLayout, SeatState, Stored, TotalsRecord,
+    ZoneKind, ZoneRecord,
 };
 use crate::seating::BestAvailable;
 use crate::store::{KvStore, Store, StoreError, Txn, WriteBatch};
@@ -159,7 +159,7 @@ struct Cache<T> {
     entries: BTreeMap<Vec<u8>, (T, bool)>,
 }
 
-impl<T: Serialize + DeserializeOwned> Cache<T> {
+impl<T: Stored> Cache<T> {
     fn new() -> Self {
         Cache {
             entries: BTreeMap::new(),
@@ -175,7 +175,7 @@ impl<T: Serialize + DeserializeOwned> Cache<T> {
         use std::collections::btree_map::Entry;
         let slot = match self.entries.entry(key) {
             Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(slot) => match read::<T, S>(store, slot.key())? {
+            Entry::Vacant(slot) => match read_stored::<T, S>(store, slot.key())? {
                 Some(value) => slot.insert((value, false)),
                 None => return Ok(None),
             },
@@ -191,7 +191,7 @@ impl<T: Serialize + DeserializeOwned> Cache<T> {
     fn flush<S: Store + ?Sized>(self, txn: &mut Txn<'_, S>) {
         for (key, (value, dirty)) in self.entries {
             if dirty {
-                write(txn, key, &value);
+                txn.put(key, value.encode_to());
             }
         }
     }
@@ -227,7 +227,8 @@ struct Loaded {
 struct Ctx<'t, S: Store + ?Sized> {
     txn: Txn<'t, S>,
     now: u64,
-    rows: Cache<RowRecord>,
+    rows: Cache<RowStates>,
+    layouts: Cache<RowLayout>,
     zones: Cache<ZoneRecord>,
     totals: Cache<TotalsRecord>,
     customers: Cache<CustomerRecord>,
@@ -239,6 +240,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             txn: Txn::new(base),
             now,
             rows: Cache::new(),
+            layouts: Cache::new(),
             zones: Cache::new(),
             totals: Cache::new(),
             customers: Cache::new(),
@@ -348,17 +350,16 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         Ok(None)
     }
 
-    fn row(&mut self, event: &EventId, section: u16, row: u16) -> Res<Option<&RowRecord>> {
-        Ok(self
-            .rows
-            .load(&self.txn, keys::row(event, section, row), false)?
-            .map(|r| &*r))
+    fn row(&mut self, event: &EventId, section: u16, row: u16) -> Res<Option<&RowStates>> {
+        let key = keys::row_states(event, section, row);
+        Ok(self.rows.load(&self.txn, key, false)?.map(|r| &*r))
     }
 
-    fn seat(&mut self, event: &EventId, seat: SeatId) -> Res<Option<SeatRecord>> {
+    /// State and price tier of `seat`, or `None` if the event has no such seat.
+    fn seat(&mut self, event: &EventId, seat: SeatId) -> Res<Option<(SeatState, u16)>> {
         Ok(self
             .row(event, seat.section, seat.row)?
-            .and_then(|row| row.seats.get(usize::from(seat.index)).cloned()))
+            .and_then(|row| row.seat(usize::from(seat.index))))
     }
 
     fn hold_record(&self, event: &EventId, number: u64) -> Res<Option<HoldRecord>> {
@@ -388,15 +389,16 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         Ok(unknown)
     }
 
-    fn seat_label(&mut self, event: &EventId, seat: SeatId) -> Res<(String, u16)> {
-        let row = self
-            .row(event, seat.section, seat.row)?
-            .expect("seat was checked to exist");
-        let record = &row.seats[usize::from(seat.index)];
-        let (row_label, number, tier) = (row.label.clone(), record.number, record.tier);
+    /// The label printed on a ticket for `seat`, e.g. "Floor A-12".
+    fn seat_label(&mut self, event: &EventId, seat: SeatId) -> Res<String> {
+        let key = keys::row_layout(event, seat.section, seat.row);
+        let row = self.layouts.load(&self.txn, key, false)?;
+        let row = row.unwrap_or_else(|| panic!("invariant violated: seat {seat} has no layout"));
+        let number = row.seats[usize::from(seat.index)].number;
+        let row_label = row.label.clone();
         let zone = self.zone(event, ZoneKind::Section, seat.section)?;
         let section = zone.expect("a seat's section exists");
-        Ok((format!("{} {}-{}", section.name, row_label, number), tier))
+        Ok(format!("{} {}-{}", section.name, row_label, number))
     }
 
     // ---- moving inventory ------------------------------------------------------------------
@@ -405,14 +407,15 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
     fn move_seat(&mut self, event: &EventId, seat: SeatId, to: SeatState) -> Res<SeatState> {
         let row = self
             .rows
-            .load(&self.txn, keys::row(event, seat.section, seat.row), true)?
+            .load(
+                &self.txn,
+                keys::row_states(event, seat.section, seat.row),
+                true,
+            )?
             .unwrap_or_else(|| panic!("invariant violated: seat {seat} of {event} has no row"));
-        let record = row
-            .seats
-            .get_mut(usize::from(seat.index))
+        let (from, tier) = row
+            .set(usize::from(seat.index), to)
             .unwrap_or_else(|| panic!("invariant violated: seat {seat} of {event} is missing"));
-        let from = std::mem::replace(&mut record.state, to);
-        let tier = record.tier;
         self.shift_zone(event, ZoneKind::Section, seat.section, tier, from, to, 1)?;
         Ok(from)
     }
@@ -532,28 +535,67 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         Ok(true)
     }
 
-    /// Whether `seat` can be taken now: available, or held by a hold that has expired.
-    fn is_free(
+    /// The dead holds of `event`: every hold whose expiry has passed but that no sweep has ended yet.
+    /// `None` when there are too many to list cheaply; callers then ask hold by hold.
+    fn dead_holds(&mut self, event: &EventId) -> Res<Option<BTreeSet<u64>>> {
+        let from = vec![records::tag::HOLD_EXPIRY];
+        let to = records::Key::new(records::tag::HOLD_EXPIRY)
+            .u64(self.now.saturating_add(1))
+            .build();
+        let due = self.txn.scan(&from, &to, DEAD_HOLDS_LISTED_MAX)?;
+        if due.len() == DEAD_HOLDS_LISTED_MAX {
+            return Ok(None);
+        }
+        let mut dead = BTreeSet::new();
+        for (key, _) in due {
+            let (_, of, number) = records::parse_hold_expiry(&key)
+                .ok_or_else(|| StoreError::Io(format!("malformed hold expiry key {key:02x?}")))?;
+            if &of == event {
+                dead.insert(number);
+            }
+        }
+        Ok(Some(dead))
+    }
+
+    /// Which seats of row `r` of `section` may be taken now (in `tier`, if given): available, or
+    /// held by a dead hold.
+    fn free_seats(
         &mut self,
         event: &EventId,
-        state: SeatState,
-        dead: &mut BTreeMap<u64, bool>,
-    ) -> Res<bool> {
-        Ok(match state {
-            SeatState::Available => true,
-            SeatState::Held { hold } => match dead.get(&hold) {
-                Some(&is_dead) => is_dead,
-                None => {
-                    let record = self.hold_record(event, hold)?.unwrap_or_else(|| {
-                        panic!("invariant violated: seat held by missing hold {hold}")
-                    });
-                    let is_dead = !record.is_live(self.now);
-                    dead.insert(hold, is_dead);
-                    is_dead
-                }
-            },
-            SeatState::Sold { .. } | SeatState::Blocked => false,
-        })
+        section: u16,
+        r: u16,
+        tier: Option<u16>,
+        dead: &mut Dead,
+    ) -> Res<Vec<bool>> {
+        if let Dead::Unlisted(known) = dead {
+            let row = self.row(event, section, r)?.expect("row exists");
+            let unknown: BTreeSet<u64> = row
+                .seats()
+                .filter_map(|(state, _)| match state {
+                    SeatState::Held { hold } if !known.contains_key(&hold) => Some(hold),
+                    _ => None,
+                })
+                .collect();
+            for hold in unknown {
+                let record = self.hold_record(event, hold)?.unwrap_or_else(|| {
+                    panic!("invariant violated: seat held by missing hold {hold}")
+                });
+                known.insert(hold, !record.is_live(self.now));
+            }
+        }
+        let row = self.row(event, section, r)?.expect("row exists");
+        Ok(row
+            .seats()
+            .map(|(state, seat_tier)| {
+                let in_scope = tier.is_none_or(|t| seat_tier == t);
+                in_scope
+                    && match state {
+                        SeatState::Available => true,
+                        SeatState::Held { hold } => dead.contains(hold),
+                        SeatState::Sold { .. } | SeatState::Blocked => false,
+                    }
+            })
+            .collect())
     }
 
     // ---- events ----------------------------------------------------------------------------
@@ -582,20 +624,21 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                     .seats
                     .numbers()
                     .into_iter()
-                    .map(|number| SeatRecord {
+                    .map(|number| SeatLayout {
                         number,
-                        tier,
                         accessible: row.accessible.contains(&number),
-                        state: SeatState::Available,
                     })
                     .collect::<Vec<_>>();
                 capacity += seats.len() as u32;
                 tier_counts[usize::from(tier)].available += seats.len() as u32;
-                let record = RowRecord {
+                let (s, r) = (s as u16, r as u16);
+                let states = RowStates::available(seats.iter().map(|_| tier));
+                self.txn.put(keys::row_states(id, s, r), states.encode_to());
+                let layout = RowLayout {
                     label: row.label.clone(),
                     seats,
                 };
-                write(&mut self.txn, keys::row(id, s as u16, r as u16), &record);
+                write(&mut self.txn, keys::row_layout(id, s, r), &layout);
             }
             let zone = ZoneRecord {
                 name: section.name.clone(),
@@ -824,11 +867,10 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         let totals = self.totals_mut(event_id)?;
         let number = totals.next_hold;
         totals.next_hold += 1;
-        let (labels, amount_cents) = self.price(&event, &items)?;
+        let amount_cents = self.price(&event, &items)?;
         let hold = HoldRecord {
             customer: customer.clone(),
             items,
-            labels,
             amount_cents,
             created_at_ms: self.now,
             expires_at_ms: self.now.saturating_add(ttl),
@@ -902,10 +944,9 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
     fn take_seats(&mut self, event: &EventId, seats: &[SeatId]) -> Res<()> {
         let mut taken = Vec::new();
         for &seat in seats {
-            let state = self
+            let (state, _) = self
                 .seat(event, seat)?
-                .expect("seats were checked to exist")
-                .state;
+                .expect("seats were checked to exist");
             let free = match state {
                 SeatState::Available => true,
                 SeatState::Held { hold } => self.reap_if_dead(event, hold)?,
@@ -972,13 +1013,23 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         tier: Option<u16>,
         quantity: u32,
     ) -> Res<Vec<SeatId>> {
+        let mut dead = match self.dead_holds(event)? {
+            Some(listed) => Dead::Listed(listed),
+            None => Dead::Unlisted(BTreeMap::new()),
+        };
+        // Seats held by live holds can never be chosen: when no hold of this event is dead, only
+        // available seats count, and a request for more than that is refused without a scan.
+        let may_take_held = !matches!(&dead, Dead::Listed(listed) if listed.is_empty());
         let mut room = 0u64;
         for &s in sections {
             let counts = self
                 .zone(event, ZoneKind::Section, s)?
                 .expect("section exists")
                 .counts;
-            room += u64::from(counts.available) + u64::from(counts.held);
+            room += u64::from(counts.available);
+            if may_take_held {
+                room += u64::from(counts.held);
+            }
         }
         if room < u64::from(quantity) {
             let available = self.count_available(event, sections)?;
@@ -990,7 +1041,6 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         }
         // quantity <= SEATS_PER_HOLD_MAX, which fits u16.
         let mut chooser = BestAvailable::new(quantity as u16);
-        let mut dead = BTreeMap::new();
         let mut chosen = None;
         'sections: for &section in sections {
             let rows = self
@@ -998,12 +1048,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 .expect("section exists")
                 .rows;
             for r in 0..rows {
-                let row = self.row(event, section, r)?.expect("row exists").clone();
-                let mut free = Vec::with_capacity(row.seats.len());
-                for seat in &row.seats {
-                    let in_scope = tier.is_none_or(|t| seat.tier == t);
-                    free.push(in_scope && self.is_free(event, seat.state, &mut dead)?);
-                }
+                let free = self.free_seats(event, section, r, tier, &mut dead)?;
                 if let Some(seats) = chooser.add_row(section, r, &free) {
                     chosen = Some(seats);
                     break 'sections;
@@ -1035,28 +1080,21 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         Ok(available)
     }
 
-    /// Labels and total price of `items`.
-    fn price(&mut self, event: &Loaded, items: &HoldItems) -> Res<(Vec<String>, u64)> {
+    /// Total price of `items`, in cents.
+    fn price(&mut self, event: &Loaded, items: &HoldItems) -> Res<u64> {
         let tier_price = |tier: u16| event.record.price_tiers[usize::from(tier)].price_cents;
         match items {
             HoldItems::Seats(seats) => {
-                let mut labels = Vec::with_capacity(seats.len());
                 let mut amount = 0;
                 for &seat in seats {
-                    let (label, tier) = self.seat_label(&event.id, seat)?;
-                    labels.push(label);
+                    let (_, tier) = self.seat(&event.id, seat)?.expect("seat exists");
                     amount += tier_price(tier);
                 }
-                Ok((labels, amount))
+                Ok(amount)
             }
             HoldItems::Places { area, quantity } => {
-                let zone = self
-                    .zone(&event.id, ZoneKind::GaArea, *area)?
-                    .expect("area exists");
-                Ok((
-                    vec![zone.name.clone()],
-                    tier_price(zone.tier) * u64::from(*quantity),
-                ))
+                let zone = self.zone(&event.id, ZoneKind::GaArea, *area)?;
+                Ok(tier_price(zone.expect("area exists").tier) * u64::from(*quantity))
             }
         }
     }
@@ -1211,7 +1249,8 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             HoldItems::Seats(seats) => {
                 let mut tickets = Vec::with_capacity(seats.len());
                 for (k, &seat) in seats.iter().enumerate() {
-                    let (label, tier) = self.seat_label(&event.id, seat)?;
+                    let label = self.seat_label(&event.id, seat)?;
+                    let (_, tier) = self.seat(&event.id, seat)?.expect("seat exists");
                     tickets.push(Ticket {
                         id: ticket_id(k),
                         seat: Some(seat),
@@ -1285,7 +1324,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             let mut to_block = Vec::new();
             let mut taken = Vec::new();
             for &seat in seats {
-                match self.seat(event, seat)?.expect("checked").state {
+                match self.seat(event, seat)?.expect("checked").0 {
                     SeatState::Blocked => {}
                     SeatState::Available => to_block.push(seat),
                     SeatState::Held { hold } => {
@@ -1308,7 +1347,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             Ok(Effect::SeatsBlocked { seats: changed })
         } else {
             for &seat in seats {
-                if self.seat(event, seat)?.expect("checked").state == SeatState::Blocked {
+                if self.seat(event, seat)?.expect("checked").0 == SeatState::Blocked {
                     self.move_seat(event, seat, SeatState::Available)?;
                     changed += 1;
                 }
@@ -1344,6 +1383,26 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
     }
 }
 
+/// Most dead holds a best-available request lists up front; past that it asks hold by hold.
+const DEAD_HOLDS_LISTED_MAX: usize = 256;
+
+/// The holds of an event that are past their expiry, as far as one command knows them.
+enum Dead {
+    /// Every dead hold of the event.
+    Listed(BTreeSet<u64>),
+    /// Too many to list: the holds looked up so far, with whether each is dead.
+    Unlisted(BTreeMap<u64, bool>),
+}
+
+impl Dead {
+    fn contains(&self, hold: u64) -> bool {
+        match self {
+            Dead::Listed(listed) => listed.contains(&hold),
+            Dead::Unlisted(known) => known.get(&hold).copied().unwrap_or(false),
+        }
+    }
+}
+
 /// What a hold request resolved to.
 enum Target<'a> {
     Seats(&'a [SeatId]),
@@ -1364,7 +1423,6 @@ pub(crate) fn hold_view(id: HoldId, hold: HoldRecord, now: u64) -> HoldView {
         id,
         customer: hold.customer,
         items: hold.items,
-        labels: hold.labels,
         amount_cents: hold.amount_cents,
         created_at_ms: hold.created_at_ms,
         expires_at_ms: hold.expires_at_ms,

@@ -23,11 +23,10 @@ pub enum CodecError {
 
 /// Encodes `value` as `[FORMAT_VERSION] ++ postcard(value)`.
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION];
+    let mut out = Vec::with_capacity(64);
+    out.push(FORMAT_VERSION);
     // Serializing plain data into a Vec cannot fail: postcard only errors on a full fixed buffer.
-    let body = postcard::to_allocvec(value).expect("postcard encoding into a Vec is infallible");
-    out.extend_from_slice(&body);
-    out
+    postcard::to_extend(value, out).expect("postcard encoding into a Vec is infallible")
 }
 
 /// Decodes a value written by [`encode`], refusing unknown versions, trailing bytes and oversized input.

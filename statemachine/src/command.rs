@@ -226,8 +226,6 @@ pub struct HoldView {
     pub id: HoldId,
     pub customer: CustomerId,
     pub items: HoldItems,
-    /// Seat or area labels, one per seat, e.g. "Floor A-12" or "Pit".
-    pub labels: Vec<String>,
     pub amount_cents: u64,
     pub created_at_ms: u64,
     pub expires_at_ms: u64,

@@ -11,7 +11,8 @@ use crate::event::Counts;
 use crate::ids::{CustomerId, EventId, SeatId};
 use crate::records::{
     self, decode, keys, prefix_end, read, tag, CustomerRecord, EventRecord, HoldRecord, KeyReader,
-    OrderRecord, RequestRecord, RowRecord, SeatState, TotalsRecord, ZoneKind, ZoneRecord,
+    OrderRecord, RequestRecord, RowLayout, RowStates, SeatState, Stored, TotalsRecord, ZoneKind,
+    ZoneRecord,
 };
 use crate::store::{Entries, Store, StoreError};
 
@@ -136,7 +137,10 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
         let zone: ZoneRecord = read(store, &keys::zone(id, ZoneKind::Section, s))?
             .ok_or_else(|| fail(format!("section {s} has no record")))?;
         let mut counted = Counts::default();
-        let prefix = records::Key::new(tag::ROW).text(id.as_str()).u16(s).build();
+        let prefix = records::Key::new(tag::ROW_STATES)
+            .text(id.as_str())
+            .u16(s)
+            .build();
         let rows = scan_prefix(store, &prefix)?;
         if rows.len() != usize::from(zone.rows) {
             return Err(fail(format!(
@@ -146,24 +150,30 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
             )));
         }
         for (r, (key, bytes)) in rows.into_iter().enumerate() {
-            if key != keys::row(id, s, r as u16) {
+            if key != keys::row_states(id, s, r as u16) {
                 return Err(fail(format!(
                     "section {s} row keys are not 0..{}",
                     zone.rows
                 )));
             }
-            let row: RowRecord = decode(&key, &bytes)?;
-            for (i, seat) in row.seats.iter().enumerate() {
+            let row = RowStates::decode_from(&key, &bytes)?;
+            let layout: Option<RowLayout> = read(store, &keys::row_layout(id, s, r as u16))?;
+            if layout.map(|l| l.seats.len()) != Some(row.len()) {
+                return Err(fail(format!(
+                    "row {s}.{r} layout does not match its states"
+                )));
+            }
+            for (i, (state, seat_tier)) in row.seats().enumerate() {
                 let seat_id = SeatId {
                     section: s,
                     row: r as u16,
                     index: i as u16,
                 };
-                let tier = by_tier.get_mut(usize::from(seat.tier)).ok_or_else(|| {
-                    fail(format!("seat {seat_id} has unknown tier {}", seat.tier))
-                })?;
-                *tier = tier_plus(*tier, seat.state);
-                match seat.state {
+                let tier = by_tier
+                    .get_mut(usize::from(seat_tier))
+                    .ok_or_else(|| fail(format!("seat {seat_id} has unknown tier {seat_tier}")))?;
+                *tier = tier_plus(*tier, state);
+                match state {
                     SeatState::Available => counted.available += 1,
                     SeatState::Blocked => counted.blocked += 1,
                     SeatState::Held { hold } => {
@@ -535,9 +545,13 @@ mod tests {
     fn flags_a_seat_sold_twice() {
         let (mut store, event) = club_with_a_hold_and_an_order();
         // Seat A-3 is held by hold 2; claim it for order 1 as well as.
-        tamper(&mut store, keys::row(&event, 0, 0), |r: &mut RowRecord| {
-            r.seats[2].state = SeatState::Sold { order: 1 };
-        });
+        let key = keys::row_states(&event, 0, 0);
+        let mut row: RowStates = records::read_stored(&store, &key).unwrap().unwrap();
+        row.set(2, SeatState::Sold { order: 1 });
+        let mut txn = Txn::new(&store);
+        txn.put(key, row.encode_to());
+        let batch = txn.into_batch();
+        store.commit(batch).unwrap();
         tamper(
             &mut store,
             keys::zone(&event, ZoneKind::Section, 0),

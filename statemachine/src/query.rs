@@ -13,8 +13,8 @@ use crate::event::{self, Counts, EventLimits, EventStatus, PriceTier};
 use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId};
 use crate::limits::LIST_ENTRIES_MAX;
 use crate::records::{
-    self, decode, keys, prefix_end, read, tag, EventRecord, HoldRecord, KeyReader, OrderRecord,
-    RowRecord, SeatState, TotalsRecord, ZoneKind, ZoneRecord,
+    self, keys, prefix_end, read, read_stored, tag, EventRecord, HoldRecord, KeyReader,
+    OrderRecord, RowLayout, RowStates, SeatState, TotalsRecord, ZoneKind, ZoneRecord,
 };
 use crate::store::{Store, StoreError};
 
@@ -269,22 +269,22 @@ pub fn seat_map<S: Store + ?Sized>(
         if section.is_some_and(|name| name != zone.name) {
             continue;
         }
-        let from = keys::row(id, s as u16, 0);
-        let to = prefix_end(
-            &records::Key::new(tag::ROW)
-                .text(id.as_str())
-                .u16(s as u16)
-                .build(),
-        );
+        let s = s as u16;
         let mut rows = Vec::with_capacity(usize::from(zone.rows));
-        for (key, bytes) in store.scan(&from, &to, usize::from(zone.rows))? {
-            let row: RowRecord = decode(&key, &bytes)?;
-            let r = KeyReader::new(&key, tag::ROW)
-                .and_then(|mut k| k.text().and(k.u16()).and(k.u16()))
-                .ok_or_else(|| StoreError::Io(format!("malformed row key {key:02x?}")))?;
-            let mut seats = Vec::with_capacity(row.seats.len());
-            for (i, seat) in row.seats.iter().enumerate() {
-                let status = match seat.state {
+        for r in 0..zone.rows {
+            let missing = || StoreError::Io(format!("event {id} section {s} lacks row {r}"));
+            let layout: RowLayout =
+                read(store, &keys::row_layout(id, s, r))?.ok_or_else(missing)?;
+            let states: RowStates =
+                read_stored(store, &keys::row_states(id, s, r))?.ok_or_else(missing)?;
+            if states.len() != layout.seats.len() {
+                return Err(StoreError::Io(format!(
+                    "event {id} row {s}.{r}: layout and states disagree"
+                )));
+            }
+            let mut seats = Vec::with_capacity(layout.seats.len());
+            for (i, (seat, (state, tier))) in layout.seats.iter().zip(states.seats()).enumerate() {
+                let status = match state {
                     SeatState::Available => SeatStatus::Available,
                     SeatState::Sold { .. } => SeatStatus::Sold,
                     SeatState::Blocked => SeatStatus::Blocked,
@@ -306,10 +306,10 @@ pub fn seat_map<S: Store + ?Sized>(
                         }
                     }
                 };
-                let tier = &record.price_tiers[usize::from(seat.tier)];
+                let tier = &record.price_tiers[usize::from(tier)];
                 seats.push(SeatView {
                     id: SeatId {
-                        section: s as u16,
+                        section: s,
                         row: r,
                         index: i as u16,
                     },
@@ -321,7 +321,7 @@ pub fn seat_map<S: Store + ?Sized>(
                 });
             }
             rows.push(RowView {
-                label: row.label,
+                label: layout.label,
                 seats,
             });
         }

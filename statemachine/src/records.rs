@@ -13,17 +13,18 @@
 //! | 10 | event | [`EventRecord`] |
 //! | 11 | event | [`TotalsRecord`] |
 //! | 12 | event, zone kind (u8), zone (be16) | [`ZoneRecord`] |
-//! | 13 | event, section (be16), row (be16) | [`RowRecord`] |
+//! | 13 | event, section (be16), row (be16) | [`RowLayout`] (labels, seat numbers; never changes) |
 //! | 14 | event, hold (be64) | [`HoldRecord`] |
 //! | 15 | event, order (be64) | [`OrderRecord`] |
 //! | 16 | event, customer | [`CustomerRecord`] |
 //! | 17 | expires at (be64), event, hold (be64) | — (expiry index of active holds) |
 //! | 18 | customer, event, order (be64) | — (orders of a customer) |
 //! | 19 | event, area (be16), expires at (be64), hold (be64) | — (expiry index of active GA holds) |
+//! | 1a | event, section (be16), row (be16) | [`RowStates`] (state and tier of every seat) |
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use crate::codec;
+use crate::codec::{self, CodecError};
 use crate::command::{HoldItems, HoldStatus, OrderStatus, Outcome, Ticket};
 use crate::event::{AdminState, Counts, EventLimits, PriceTier};
 use crate::ids::{CustomerId, EventId};
@@ -46,6 +47,7 @@ pub(crate) mod tag {
     pub const HOLD_EXPIRY: u8 = 0x17;
     pub const CUSTOMER_ORDER: u8 = 0x18;
     pub const GA_HOLD_EXPIRY: u8 = 0x19;
+    pub const ROW_STATES: u8 = 0x1a;
 }
 
 /// Builds keys component by component.
@@ -109,11 +111,6 @@ impl<'k> KeyReader<'k> {
         self.0 = &rest[1..];
         std::str::from_utf8(s).ok()
     }
-    pub fn u16(&mut self) -> Option<u16> {
-        let (head, rest) = self.0.split_first_chunk::<2>()?;
-        self.0 = rest;
-        Some(u16::from_be_bytes(*head))
-    }
     pub fn u64(&mut self) -> Option<u64> {
         let (head, rest) = self.0.split_first_chunk::<8>()?;
         self.0 = rest;
@@ -160,8 +157,15 @@ pub(crate) mod keys {
             .u16(zone)
             .build()
     }
-    pub fn row(event: &EventId, section: u16, row: u16) -> Vec<u8> {
+    pub fn row_layout(event: &EventId, section: u16, row: u16) -> Vec<u8> {
         Key::new(tag::ROW)
+            .text(event.as_str())
+            .u16(section)
+            .u16(row)
+            .build()
+    }
+    pub fn row_states(event: &EventId, section: u16, row: u16) -> Vec<u8> {
+        Key::new(tag::ROW_STATES)
             .text(event.as_str())
             .u16(section)
             .u16(row)
@@ -266,28 +270,153 @@ pub(crate) enum SeatState {
     Blocked,
 }
 
-/// One seat of a row.
+/// One seat of a row layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SeatRecord {
+pub(crate) struct SeatLayout {
     pub number: u32,
-    pub tier: u16,
     pub accessible: bool,
-    pub state: SeatState,
 }
 
-/// One row of seats: the unit of storage for reserved seating.
+/// What never changes about a row: its label and its seats' numbers, read for labels and seat maps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RowRecord {
+pub(crate) struct RowLayout {
     pub label: String,
-    pub seats: Vec<SeatRecord>,
+    pub seats: Vec<SeatLayout>,
 }
+
+/// Largest hold or order number a seat state can refer to (56 bits).
+const SEAT_REF_MAX: u64 = (1 << 56) - 1;
+
+/// What changes about a row: every seat's state, with its price tier, one word per seat.
+///
+/// This is the record a seat operation reads and writes, so it is kept flat: after the format byte,
+/// 8 bytes per seat, the little-endian word `reference << 8 | tier << 2 | kind`, where kind 0 is
+/// available, 1 held (reference = hold number), 2 sold (reference = order number), 3 blocked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowStates {
+    words: Vec<u64>,
+}
+
+impl RowStates {
+    /// A row of available seats with the given tiers (each below `PRICE_TIERS_MAX` = 64).
+    pub fn available(tiers: impl IntoIterator<Item = u16>) -> RowStates {
+        RowStates {
+            words: tiers.into_iter().map(|t| u64::from(t) << 2).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// State and tier of the seat at `index`, if the row has one.
+    pub fn seat(&self, index: usize) -> Option<(SeatState, u16)> {
+        self.words.get(index).map(|&w| Self::unpack(w))
+    }
+
+    /// Every seat's state and tier, in row order.
+    pub fn seats(&self) -> impl Iterator<Item = (SeatState, u16)> + '_ {
+        self.words.iter().map(|&w| Self::unpack(w))
+    }
+
+    /// Sets the state of the seat at `index` (which must exist); returns its state and tier before.
+    pub fn set(&mut self, index: usize, state: SeatState) -> Option<(SeatState, u16)> {
+        let word = self.words.get_mut(index)?;
+        let before = Self::unpack(*word);
+        let (kind, reference) = match state {
+            SeatState::Available => (0, 0),
+            SeatState::Held { hold } => (1, hold),
+            SeatState::Sold { order } => (2, order),
+            SeatState::Blocked => (3, 0),
+        };
+        assert!(
+            reference <= SEAT_REF_MAX,
+            "hold or order number {reference} beyond 56 bits"
+        );
+        *word = reference << 8 | (*word & 0xfc) | kind;
+        Some(before)
+    }
+
+    fn unpack(word: u64) -> (SeatState, u16) {
+        let reference = word >> 8;
+        let state = match word & 0b11 {
+            0 => SeatState::Available,
+            1 => SeatState::Held { hold: reference },
+            2 => SeatState::Sold { order: reference },
+            _ => SeatState::Blocked,
+        };
+        (state, ((word >> 2) & 0x3f) as u16)
+    }
+}
+
+/// A record as stored: how it is encoded and decoded.
+pub(crate) trait Stored: Sized {
+    fn decode_from(key: &[u8], bytes: &[u8]) -> Result<Self, StoreError>;
+    fn encode_to(&self) -> Vec<u8>;
+}
+
+impl Stored for RowStates {
+    fn decode_from(key: &[u8], bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = |source| StoreError::Corrupt {
+            key: key.to_vec(),
+            source,
+        };
+        let (&version, body) = bytes.split_first().ok_or(corrupt(CodecError::Empty))?;
+        if version != codec::FORMAT_VERSION {
+            return Err(corrupt(CodecError::UnknownVersion(version)));
+        }
+        if body.len() % 8 != 0 {
+            return Err(corrupt(CodecError::Malformed(format!(
+                "row of {} bytes",
+                body.len()
+            ))));
+        }
+        let words: Vec<u64> = body
+            .chunks_exact(8)
+            .map(|w| u64::from_le_bytes(w.try_into().expect("chunks of 8")))
+            .collect();
+        // Available and blocked seats refer to nothing.
+        if words
+            .iter()
+            .any(|w| matches!(w & 0b11, 0 | 3) && w >> 8 != 0)
+        {
+            return Err(corrupt(CodecError::Malformed(
+                "free seat with a reference".into(),
+            )));
+        }
+        Ok(RowStates { words })
+    }
+
+    fn encode_to(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + 8 * self.words.len());
+        out.push(codec::FORMAT_VERSION);
+        for word in &self.words {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out
+    }
+}
+
+macro_rules! stored_with_serde {
+    ($($record:ty),*) => {
+        $(impl Stored for $record {
+            fn decode_from(key: &[u8], bytes: &[u8]) -> Result<Self, StoreError> {
+                decode(key, bytes)
+            }
+            fn encode_to(&self) -> Vec<u8> {
+                codec::encode(self)
+            }
+        })*
+    };
+}
+
+stored_with_serde!(ZoneRecord, TotalsRecord, CustomerRecord, RowLayout);
 
 /// A hold, kept after it ends so that late retries and queries get a precise answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct HoldRecord {
     pub customer: CustomerId,
     pub items: HoldItems,
-    pub labels: Vec<String>,
     pub amount_cents: u64,
     pub created_at_ms: u64,
     pub expires_at_ms: u64,
@@ -336,6 +465,17 @@ pub(crate) struct CustomerHold {
     pub hold: u64,
     pub places: u32,
     pub expires_at_ms: u64,
+}
+
+/// Reads and decodes the record under `key`, for records with their own encoding.
+pub(crate) fn read_stored<T: Stored, S: Store + ?Sized>(
+    store: &S,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    match store.get(key)? {
+        None => Ok(None),
+        Some(bytes) => T::decode_from(key, &bytes).map(Some),
+    }
 }
 
 /// Reads and decodes the record under `key`.
