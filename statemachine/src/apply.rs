@@ -14,7 +14,7 @@ use crate::command::{
     Outcome, Rejection, Scope, Selection, Ticket,
 };
 use crate::event::{self, Counts, EventSpec, EventStatus, StatusChange};
-use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId, TicketId};
+use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId};
 use crate::limits::*;
 use crate::records::{
     self, keys, read, read_stored, write, CustomerHold, CustomerRecord, EventRecord, HoldRecord,
@@ -66,18 +66,15 @@ pub fn apply<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Applied,
         });
     }
 
-    let mut txn = Txn::new(store);
-    write(&mut txn, keys::state_time(), &now);
-    let mut ctx = Ctx::new(&txn, now);
-    let outcome = match ctx.dispatch(&command.action) {
-        Ok(effect) => {
-            let writes = ctx.finish();
-            txn.absorb(writes);
-            Outcome::Accepted(effect)
-        }
-        Err(Fail::Reject(rejection)) => Outcome::Rejected(rejection),
+    let mut ctx = Ctx::new(store, now);
+    let (outcome, writes) = match ctx.dispatch(&command.action) {
+        Ok(effect) => (Outcome::Accepted(effect), ctx.finish()),
+        Err(Fail::Reject(rejection)) => (Outcome::Rejected(rejection), WriteBatch::default()),
         Err(Fail::Store(error)) => return Err(error),
     };
+    // The action never touches the state time or remembered requests, so these go on top.
+    let mut txn = Txn::with_writes(store, writes);
+    write(&mut txn, keys::state_time(), &now);
 
     let record = RequestRecord {
         at_ms: now,
@@ -1212,7 +1209,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             number,
         };
 
-        let tickets = self.tickets(&event, &order_id, &hold)?;
+        let tickets = self.tickets(&event, &hold)?;
         self.end_hold(
             &id.event,
             id.number,
@@ -1239,11 +1236,9 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         Ok(Effect::Bought(order_view(order_id, order)))
     }
 
-    fn tickets(&mut self, event: &Loaded, order: &OrderId, hold: &HoldRecord) -> Res<Vec<Ticket>> {
-        let ticket_id = |k: usize| TicketId {
-            order: order.clone(),
-            number: k as u32 + 1,
-        };
+    fn tickets(&mut self, event: &Loaded, hold: &HoldRecord) -> Res<Vec<Ticket>> {
+        // Ticket numbers count from 1; an order has at most SEATS_PER_HOLD_MAX tickets.
+        let ticket_number = |k: usize| k as u32 + 1;
         let tier_price = |tier: u16| event.record.price_tiers[usize::from(tier)].price_cents;
         match &hold.items {
             HoldItems::Seats(seats) => {
@@ -1252,7 +1247,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                     let label = self.seat_label(&event.id, seat)?;
                     let (_, tier) = self.seat(&event.id, seat)?.expect("seat exists");
                     tickets.push(Ticket {
-                        id: ticket_id(k),
+                        number: ticket_number(k),
                         seat: Some(seat),
                         label,
                         price_cents: tier_price(tier),
@@ -1267,7 +1262,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 let (label, price_cents) = (zone.name.clone(), tier_price(zone.tier));
                 Ok((0..*quantity as usize)
                     .map(|k| Ticket {
-                        id: ticket_id(k),
+                        number: ticket_number(k),
                         seat: None,
                         label: label.clone(),
                         price_cents,

@@ -243,10 +243,21 @@ pub enum OrderStatus {
 /// One ticket: a seat, or a place in a general-admission area.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
-    pub id: TicketId,
+    /// Position in the order, from 1; see [`Ticket::id`].
+    pub number: u32,
     pub seat: Option<SeatId>,
     pub label: String,
     pub price_cents: u64,
+}
+
+impl Ticket {
+    /// The ticket's id within `order`.
+    pub fn id(&self, order: &OrderId) -> TicketId {
+        TicketId {
+            order: order.clone(),
+            number: self.number,
+        }
+    }
 }
 
 /// An order as callers see it.

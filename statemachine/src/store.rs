@@ -89,6 +89,14 @@ impl<'s, S: Store + ?Sized> Txn<'s, S> {
         }
     }
 
+    /// A transaction that starts with `writes` already made.
+    pub fn with_writes(base: &'s S, writes: WriteBatch) -> Self {
+        Txn {
+            base,
+            batch: writes,
+        }
+    }
+
     /// Stores `value` under `key`.
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
         self.batch.writes.insert(key, Some(value));

@@ -674,7 +674,7 @@ fn buying_a_live_hold_confirms_an_order_with_one_ticket_per_seat() {
     let tickets: Vec<String> = order
         .tickets
         .iter()
-        .map(|t| format!("{} {}", t.id, t.label))
+        .map(|t| format!("{} {}", t.id(&order.id), t.label))
         .collect();
     assert_eq!(tickets, ["club~o1~t1 Floor A-1", "club~o1~t2 Floor A-2"]);
     assert_eq!(

@@ -180,10 +180,7 @@ fn replicas_applying_the_same_log_hold_identical_bytes() {
         "batching entries must not change the result"
     );
     let audit = invariants::check(&one_by_one).unwrap();
-    assert!(
-        audit.confirmed_orders >= 20,
-        "{audit:?}"
-    );
+    assert!(audit.confirmed_orders >= 20, "{audit:?}");
     assert_eq!(
         snapshot::state_hash(&one_by_one).unwrap(),
         snapshot::state_hash(&batched).unwrap()
