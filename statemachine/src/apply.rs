@@ -17,9 +17,9 @@ use crate::event::{self, Counts, EventSpec, EventStatus, StatusChange};
 use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId};
 use crate::limits::*;
 use crate::records::{
-    self, keys, read, read_stored, write, CustomerHold, CustomerRecord, EventRecord, HoldRecord,
-    OrderRecord, RequestRecord, RowLayout, RowStates, SeatLayout, SeatState, Stored, TotalsRecord,
-    ZoneKind, ZoneRecord,
+    self, keys, read, read_stored, write, CustomerHold, CustomerRecord, EventInfo, EventRecord,
+    HoldRecord, OrderRecord, RequestRecord, RowLayout, RowStates, SeatLayout, SeatState, Stored,
+    TotalsRecord, ZoneKind, ZoneRecord,
 };
 use crate::seating::BestAvailable;
 use crate::store::{KvStore, Store, StoreError, Txn, WriteBatch};
@@ -674,14 +674,18 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 &zone,
             );
         }
-        let record = EventRecord {
+        let info = EventInfo {
             name: spec.name.clone(),
             venue: spec.venue.clone(),
             category: spec.category.clone(),
             starts_at_ms: spec.starts_at_ms,
+            price_tiers: spec.price_tiers.clone(),
+        };
+        write(&mut self.txn, keys::event_info(id), &info);
+        let record = EventRecord {
             on_sale_at_ms: spec.on_sale_at_ms,
             off_sale_at_ms: spec.off_sale_at_ms,
-            price_tiers: spec.price_tiers.clone(),
+            prices_cents: spec.price_tiers.iter().map(|t| t.price_cents).collect(),
             limits: spec.limits,
             gated: spec.gated,
             admin: event::AdminState::Normal,
@@ -814,12 +818,9 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 scope: Scope::Tier(name),
                 ..
             } => {
-                let Some(tier) = event
-                    .record
-                    .price_tiers
-                    .iter()
-                    .position(|t| &t.name == name)
-                else {
+                let info: EventInfo = read(&self.txn, &keys::event_info(event_id))?
+                    .unwrap_or_else(|| panic!("invariant violated: event {event_id} has no info"));
+                let Some(tier) = info.price_tiers.iter().position(|t| &t.name == name) else {
                     return invalid(format!("no price tier named {name:?}"));
                 };
                 let tier = tier as u16;
@@ -1079,7 +1080,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
 
     /// Total price of `items`, in cents.
     fn price(&mut self, event: &Loaded, items: &HoldItems) -> Res<u64> {
-        let tier_price = |tier: u16| event.record.price_tiers[usize::from(tier)].price_cents;
+        let tier_price = |tier: u16| event.record.prices_cents[usize::from(tier)];
         match items {
             HoldItems::Seats(seats) => {
                 let mut amount = 0;
@@ -1239,7 +1240,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
     fn tickets(&mut self, event: &Loaded, hold: &HoldRecord) -> Res<Vec<Ticket>> {
         // Ticket numbers count from 1; an order has at most SEATS_PER_HOLD_MAX tickets.
         let ticket_number = |k: usize| k as u32 + 1;
-        let tier_price = |tier: u16| event.record.price_tiers[usize::from(tier)].price_cents;
+        let tier_price = |tier: u16| event.record.prices_cents[usize::from(tier)];
         match &hold.items {
             HoldItems::Seats(seats) => {
                 let mut tickets = Vec::with_capacity(seats.len());

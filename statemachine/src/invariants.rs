@@ -131,7 +131,7 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
     let mut held_seats: BTreeMap<u64, BTreeSet<SeatId>> = BTreeMap::new();
     let mut sold_seats: BTreeMap<u64, BTreeSet<SeatId>> = BTreeMap::new();
     let mut sum = Counts::default();
-    let mut by_tier = vec![Counts::default(); event.price_tiers.len()];
+    let mut by_tier = vec![Counts::default(); event.prices_cents.len()];
     let mut sections = Vec::new();
     for s in 0..event.sections {
         let zone: ZoneRecord = read(store, &keys::zone(id, ZoneKind::Section, s))?

@@ -13,7 +13,7 @@ use crate::event::{self, Counts, EventLimits, EventStatus, PriceTier};
 use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId};
 use crate::limits::LIST_ENTRIES_MAX;
 use crate::records::{
-    self, keys, prefix_end, read, read_stored, tag, EventRecord, HoldRecord, KeyReader,
+    self, keys, prefix_end, read, read_stored, tag, EventInfo, EventRecord, HoldRecord, KeyReader,
     OrderRecord, RowLayout, RowStates, SeatState, TotalsRecord, ZoneKind, ZoneRecord,
 };
 use crate::store::{Store, StoreError};
@@ -155,6 +155,7 @@ fn zone_view(zone: &ZoneRecord, tiers: &[PriceTier]) -> ZoneView {
 fn event_view(
     id: &EventId,
     record: EventRecord,
+    info: EventInfo,
     totals: &TotalsRecord,
     sections: &[ZoneRecord],
     areas: &[ZoneRecord],
@@ -169,13 +170,13 @@ fn event_view(
     );
     let sections = sections
         .iter()
-        .map(|z| zone_view(z, &record.price_tiers))
+        .map(|z| zone_view(z, &info.price_tiers))
         .collect();
     let ga_areas = areas
         .iter()
-        .map(|z| zone_view(z, &record.price_tiers))
+        .map(|z| zone_view(z, &info.price_tiers))
         .collect();
-    let tiers = record
+    let tiers = info
         .price_tiers
         .iter()
         .zip(&totals.tiers)
@@ -187,16 +188,16 @@ fn event_view(
         .collect();
     EventView {
         id: id.clone(),
-        name: record.name,
-        venue: record.venue,
-        category: record.category,
-        starts_at_ms: record.starts_at_ms,
+        name: info.name,
+        venue: info.venue,
+        category: info.category,
+        starts_at_ms: info.starts_at_ms,
         on_sale_at_ms: record.on_sale_at_ms,
         off_sale_at_ms: record.off_sale_at_ms,
         status,
         gated: record.gated,
         limits: record.limits,
-        price_tiers: record.price_tiers,
+        price_tiers: info.price_tiers,
         tiers,
         sections,
         ga_areas,
@@ -215,12 +216,14 @@ pub fn event<S: Store + ?Sized>(
     let Some(record) = read::<EventRecord, S>(store, &keys::event(id))? else {
         return Ok(None);
     };
+    let info: EventInfo = read(store, &keys::event_info(id))?
+        .ok_or_else(|| StoreError::Io(format!("event {id} has no info record")))?;
     let totals: TotalsRecord = read(store, &keys::totals(id))?
         .ok_or_else(|| StoreError::Io(format!("event {id} has no totals record")))?;
     let sections = zones(store, id, ZoneKind::Section, record.sections)?;
     let areas = zones(store, id, ZoneKind::GaArea, record.ga_areas)?;
     Ok(Some(event_view(
-        id, record, &totals, &sections, &areas, now,
+        id, record, info, &totals, &sections, &areas, now,
     )))
 }
 
@@ -260,6 +263,8 @@ pub fn seat_map<S: Store + ?Sized>(
     let Some(record) = read::<EventRecord, S>(store, &keys::event(id))? else {
         return Ok(None);
     };
+    let info: EventInfo = read(store, &keys::event_info(id))?
+        .ok_or_else(|| StoreError::Io(format!("event {id} has no info record")))?;
     let mut live: BTreeMap<u64, bool> = BTreeMap::new();
     let mut sections = Vec::new();
     for (s, zone) in zones(store, id, ZoneKind::Section, record.sections)?
@@ -306,7 +311,7 @@ pub fn seat_map<S: Store + ?Sized>(
                         }
                     }
                 };
-                let tier = &record.price_tiers[usize::from(tier)];
+                let tier = &info.price_tiers[usize::from(tier)];
                 seats.push(SeatView {
                     id: SeatId {
                         section: s,
@@ -333,7 +338,7 @@ pub fn seat_map<S: Store + ?Sized>(
     let ga_areas = zones(store, id, ZoneKind::GaArea, record.ga_areas)?
         .iter()
         .filter(|z| section.is_none_or(|name| name == z.name))
-        .map(|z| zone_view(z, &record.price_tiers))
+        .map(|z| zone_view(z, &info.price_tiers))
         .collect();
     Ok(Some(SeatMap {
         event: id.clone(),

@@ -21,6 +21,7 @@
 //! | 18 | customer, event, order (be64) | — (orders of a customer) |
 //! | 19 | event, area (be16), expires at (be64), hold (be64) | — (expiry index of active GA holds) |
 //! | 1a | event, section (be16), row (be16) | [`RowStates`] (state and tier of every seat) |
+//! | 1b | event | [`EventInfo`] (name, venue, tier names: what only queries read) |
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -48,6 +49,7 @@ pub(crate) mod tag {
     pub const CUSTOMER_ORDER: u8 = 0x18;
     pub const GA_HOLD_EXPIRY: u8 = 0x19;
     pub const ROW_STATES: u8 = 0x1a;
+    pub const EVENT_INFO: u8 = 0x1b;
 }
 
 /// Builds keys component by component.
@@ -147,6 +149,9 @@ pub(crate) mod keys {
     pub fn event(event: &EventId) -> Vec<u8> {
         Key::new(tag::EVENT).text(event.as_str()).build()
     }
+    pub fn event_info(event: &EventId) -> Vec<u8> {
+        Key::new(tag::EVENT_INFO).text(event.as_str()).build()
+    }
     pub fn totals(event: &EventId) -> Vec<u8> {
         Key::new(tag::TOTALS).text(event.as_str()).build()
     }
@@ -220,22 +225,30 @@ pub(crate) struct RequestRecord {
     pub outcome: Outcome,
 }
 
-/// An event's description and sale settings (its seats live in row records).
+/// What every command on an event reads: its sale window, prices, limits and layout size. The
+/// description lives apart, in [`EventInfo`], and the seats in row records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EventRecord {
-    pub name: String,
-    pub venue: String,
-    pub category: String,
-    pub starts_at_ms: u64,
     pub on_sale_at_ms: u64,
     pub off_sale_at_ms: u64,
-    pub price_tiers: Vec<PriceTier>,
+    /// Price of each tier, in cents, indexed like [`EventInfo::price_tiers`].
+    pub prices_cents: Vec<u64>,
     pub limits: EventLimits,
     pub gated: bool,
     pub admin: AdminState,
     pub created_at_ms: u64,
     pub sections: u16,
     pub ga_areas: u16,
+}
+
+/// An event's description, read by queries and by best-available requests naming a tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EventInfo {
+    pub name: String,
+    pub venue: String,
+    pub category: String,
+    pub starts_at_ms: u64,
+    pub price_tiers: Vec<PriceTier>,
 }
 
 /// An event's counters: the next hold and order numbers and its seat counts by state.
