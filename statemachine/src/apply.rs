@@ -225,7 +225,6 @@ struct Ctx<'t, S: Store + ?Sized> {
     txn: Txn<'t, S>,
     now: u64,
     rows: Cache<RowStates>,
-    layouts: Cache<RowLayout>,
     zones: Cache<ZoneRecord>,
     totals: Cache<TotalsRecord>,
     customers: Cache<CustomerRecord>,
@@ -237,7 +236,6 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             txn: Txn::new(base),
             now,
             rows: Cache::new(),
-            layouts: Cache::new(),
             zones: Cache::new(),
             totals: Cache::new(),
             customers: Cache::new(),
@@ -384,18 +382,6 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             }
         }
         Ok(unknown)
-    }
-
-    /// The label printed on a ticket for `seat`, e.g. "Floor A-12".
-    fn seat_label(&mut self, event: &EventId, seat: SeatId) -> Res<String> {
-        let key = keys::row_layout(event, seat.section, seat.row);
-        let row = self.layouts.load(&self.txn, key, false)?;
-        let row = row.unwrap_or_else(|| panic!("invariant violated: seat {seat} has no layout"));
-        let number = row.seats[usize::from(seat.index)].number;
-        let row_label = row.label.clone();
-        let zone = self.zone(event, ZoneKind::Section, seat.section)?;
-        let section = zone.expect("a seat's section exists");
-        Ok(format!("{} {}-{}", section.name, row_label, number))
     }
 
     // ---- moving inventory ------------------------------------------------------------------
@@ -1245,12 +1231,10 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             HoldItems::Seats(seats) => {
                 let mut tickets = Vec::with_capacity(seats.len());
                 for (k, &seat) in seats.iter().enumerate() {
-                    let label = self.seat_label(&event.id, seat)?;
                     let (_, tier) = self.seat(&event.id, seat)?.expect("seat exists");
                     tickets.push(Ticket {
                         number: ticket_number(k),
                         seat: Some(seat),
-                        label,
                         price_cents: tier_price(tier),
                     });
                 }
@@ -1260,12 +1244,11 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 let zone = self
                     .zone(&event.id, ZoneKind::GaArea, *area)?
                     .expect("area exists");
-                let (label, price_cents) = (zone.name.clone(), tier_price(zone.tier));
+                let price_cents = tier_price(zone.tier);
                 Ok((0..*quantity as usize)
                     .map(|k| Ticket {
                         number: ticket_number(k),
                         seat: None,
-                        label: label.clone(),
                         price_cents,
                     })
                     .collect())
@@ -1435,6 +1418,7 @@ pub(crate) fn order_view(id: OrderId, order: OrderRecord) -> OrderView {
             event: id.event,
             number: order.hold,
         },
+        items: order.items,
         tickets: order.tickets,
         amount_cents: order.amount_cents,
         payment_reference: order.payment_reference,

@@ -245,8 +245,8 @@ pub enum OrderStatus {
 pub struct Ticket {
     /// Position in the order, from 1; see [`Ticket::id`].
     pub number: u32,
+    /// The seat, or `None` for a general-admission place (the order's items name the area).
     pub seat: Option<SeatId>,
-    pub label: String,
     pub price_cents: u64,
 }
 
@@ -266,6 +266,8 @@ pub struct OrderView {
     pub id: OrderId,
     pub customer: CustomerId,
     pub hold: HoldId,
+    /// The seats or general-admission places bought.
+    pub items: HoldItems,
     pub tickets: Vec<Ticket>,
     pub amount_cents: u64,
     pub payment_reference: String,

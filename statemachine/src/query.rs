@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::apply::{hold_view, order_view};
-use crate::command::{HoldStatus, HoldView, OrderView};
+use crate::command::{HoldItems, HoldStatus, HoldView, OrderView};
 use crate::event::{self, Counts, EventLimits, EventStatus, PriceTier};
 use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId};
 use crate::limits::LIST_ENTRIES_MAX;
@@ -400,6 +400,49 @@ pub fn customer_orders<S: Store + ?Sized>(
         }
     }
     Ok(out)
+}
+
+/// The label printed on a ticket for `seat`, e.g. "Floor A-12"; `None` if there is no such seat.
+pub fn seat_label<S: Store + ?Sized>(
+    store: &S,
+    event: &EventId,
+    seat: SeatId,
+) -> Result<Option<String>, StoreError> {
+    let layout: Option<RowLayout> = read(store, &keys::row_layout(event, seat.section, seat.row))?;
+    let zone: Option<ZoneRecord> =
+        read(store, &keys::zone(event, ZoneKind::Section, seat.section))?;
+    Ok(match (layout, zone) {
+        (Some(row), Some(section)) => row
+            .seats
+            .get(usize::from(seat.index))
+            .map(|s| format!("{} {}-{}", section.name, row.label, s.number)),
+        _ => None,
+    })
+}
+
+/// The labels printed on an order's tickets, in ticket order: the seat ("Floor A-12") or the
+/// general-admission area ("Pit").
+pub fn ticket_labels<S: Store + ?Sized>(
+    store: &S,
+    order: &OrderView,
+) -> Result<Vec<String>, StoreError> {
+    let event = &order.id.event;
+    let mut labels = Vec::with_capacity(order.tickets.len());
+    for ticket in &order.tickets {
+        let label = match (ticket.seat, &order.items) {
+            (Some(seat), _) => seat_label(store, event, seat)?,
+            (None, HoldItems::Places { area, .. }) => {
+                let zone: Option<ZoneRecord> =
+                    read(store, &keys::zone(event, ZoneKind::GaArea, *area))?;
+                zone.map(|z| z.name)
+            }
+            (None, HoldItems::Seats(_)) => None,
+        };
+        labels.push(label.ok_or_else(|| {
+            StoreError::Io(format!("order {} names a missing seat or area", order.id))
+        })?);
+    }
+    Ok(labels)
 }
 
 /// The state time: the latest command time applied (milliseconds; 0 before any command).
