@@ -485,10 +485,9 @@ pub(crate) fn read_stored<T: Stored, S: Store + ?Sized>(
     store: &S,
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
-    match store.get(key)? {
-        None => Ok(None),
-        Some(bytes) => T::decode_from(key, &bytes).map(Some),
-    }
+    let mut record = None;
+    store.get_with(key, &mut |bytes| record = Some(T::decode_from(key, bytes)))?;
+    record.transpose()
 }
 
 /// Reads and decodes the record under `key`.
@@ -496,10 +495,9 @@ pub(crate) fn read<T: DeserializeOwned, S: Store + ?Sized>(
     store: &S,
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
-    match store.get(key)? {
-        None => Ok(None),
-        Some(bytes) => decode(key, &bytes).map(Some),
-    }
+    let mut record = None;
+    store.get_with(key, &mut |bytes| record = Some(decode(key, bytes)))?;
+    record.transpose()
 }
 
 /// Decodes a record read from under `key`.

@@ -23,6 +23,12 @@ pub trait Store {
     /// The value stored under `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Shows the value stored under `key` to `visit`, without copying it where the store can;
+    /// returns whether there was one.
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        Ok(self.get(key)?.map(|value| visit(&value)).is_some())
+    }
+
     /// Up to `limit` entries with `from <= key < to`, in ascending key order.
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Entries, StoreError>;
 }
@@ -126,6 +132,13 @@ impl<S: Store + ?Sized> Store for Txn<'_, S> {
         }
     }
 
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        match self.batch.writes.get(key) {
+            Some(pending) => Ok(pending.as_deref().map(visit).is_some()),
+            None => self.base.get_with(key, visit),
+        }
+    }
+
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Entries, StoreError> {
         if from >= to || limit == 0 {
             return Ok(Vec::new());
@@ -193,6 +206,10 @@ impl MemStore {
 impl Store for MemStore {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.entries.get(key).cloned())
+    }
+
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        Ok(self.entries.get(key).map(|value| visit(value)).is_some())
     }
 
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Entries, StoreError> {
