@@ -4,11 +4,16 @@ set -euo pipefail
 
 usage() {
     cat <<'USAGE'
-Usage: cluster-scripts/demo.sh [--help] [ONSALE_ARGS...]
+Usage: cluster-scripts/demo.sh [--help] [--buyers N] [--seed N] [--admit N]
 
-Installs missing build dependencies, then runs
-  cargo run --release -p boxoffice-statemachine --example onsale -- ONSALE_ARGS...
-from the repository root.
+A stadium on-sale (22,000 seats + 2,000 general admission) with simulated buyers against the
+ticketing state machine, ending with tickets sold, rejections by code, per-command costs and the
+invariant check. Installs missing build dependencies, then runs from the repository root
+  cargo run --release -p boxoffice-statemachine --example onsale -- [ARGS...]
+
+  --buyers N   simulated buyers (default 100000)
+  --seed N     seed of the simulation (default 2026); the same seed gives the same state hash
+  --admit N    buyers the waiting room admits per simulated second (default 100)
 USAGE
 }
 
