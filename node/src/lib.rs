@@ -1,1 +1,4 @@
-//! The Boxoffice replica node: Raft replication, storage and the gRPC service arrive with issue 3.
+//! The Boxoffice replica node: storage of every group in one RocksDB (here), and Raft replication,
+//! transport and the client API as they arrive (issue 3).
+
+pub mod storage;

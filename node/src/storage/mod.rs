@@ -1,0 +1,183 @@
+//! The node's one RocksDB: column families for the Raft log, Raft metadata and the state machines of
+//! every group, and the ticketing state of one group seen through the state machine's `Store` trait.
+//!
+//! Every key of every column family starts with the group id (8 bytes, big-endian), so one group's
+//! keys are contiguous and ordered exactly as the state machine orders them.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use boxoffice_statemachine::{Entries, KvStore, Store, StoreError, WriteBatch};
+use rocksdb::{
+    ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, ReadOptions, DB,
+};
+
+/// Column family of the Raft log entries of every group.
+pub const CF_RAFT_LOG: &str = "raft_log";
+/// Column family of Raft metadata (vote, committed, last purged) of every group.
+pub const CF_RAFT_META: &str = "raft_meta";
+/// Column family of the state machines of every group.
+pub const CF_STATE: &str = "state";
+
+const COLUMN_FAMILIES: [&str; 3] = [CF_RAFT_LOG, CF_RAFT_META, CF_STATE];
+
+/// A Raft group: group 0 is the meta group, data groups count from 1.
+pub type GroupId = u64;
+
+/// A failure of the node's storage.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("cannot open the RocksDB at {path}: {source}")]
+    Open {
+        path: String,
+        source: rocksdb::Error,
+    },
+    #[error("RocksDB failed: {0}")]
+    Rocks(#[from] rocksdb::Error),
+}
+
+impl From<StorageError> for StoreError {
+    fn from(error: StorageError) -> Self {
+        StoreError::Io(error.to_string())
+    }
+}
+
+/// The node's RocksDB, shared by every group it hosts.
+#[derive(Clone)]
+pub struct NodeStorage {
+    db: Arc<DB>,
+}
+
+impl std::fmt::Debug for NodeStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeStorage")
+            .field("path", &self.db.path())
+            .finish()
+    }
+}
+
+impl NodeStorage {
+    /// Opens (creating if needed) the node's database under `path`.
+    pub fn open(path: &Path) -> Result<NodeStorage, StorageError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        let families = COLUMN_FAMILIES
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&options, path, families).map_err(|source| {
+            StorageError::Open {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        Ok(NodeStorage { db: Arc::new(db) })
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("every column family is created at open")
+    }
+
+    /// The ticketing state of `group`, as the state machine reads and writes it.
+    pub fn group_state(&self, group: GroupId) -> GroupState {
+        GroupState {
+            storage: self.clone(),
+            group,
+        }
+    }
+
+    /// Makes every write so far durable (flushes the write-ahead log to disk).
+    pub fn sync(&self) -> Result<(), StorageError> {
+        Ok(self.db.flush_wal(true)?)
+    }
+}
+
+/// `key` prefixed with the group id.
+pub fn group_key(group: GroupId, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + key.len());
+    out.extend_from_slice(&group.to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
+/// One group's state machine keys in the `state` column family.
+#[derive(Debug, Clone)]
+pub struct GroupState {
+    storage: NodeStorage,
+    group: GroupId,
+}
+
+impl GroupState {
+    /// The group this state belongs to.
+    pub fn group(&self) -> GroupId {
+        self.group
+    }
+
+    /// Adds the state machine's `writes` to a RocksDB batch, so that they commit atomically with
+    /// whatever else the caller puts in it (the Raft applied index, for one).
+    pub fn stage(&self, writes: WriteBatch, batch: &mut rocksdb::WriteBatch) {
+        let cf = self.storage.cf(CF_STATE);
+        for (key, value) in writes {
+            let key = group_key(self.group, &key);
+            match value {
+                Some(value) => batch.put_cf(cf, key, value),
+                None => batch.delete_cf(cf, key),
+            }
+        }
+    }
+}
+
+fn io(error: rocksdb::Error) -> StoreError {
+    StoreError::Io(error.to_string())
+}
+
+impl Store for GroupState {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self.storage.cf(CF_STATE);
+        self.storage
+            .db
+            .get_cf(cf, group_key(self.group, key))
+            .map_err(io)
+    }
+
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        let cf = self.storage.cf(CF_STATE);
+        let value = self
+            .storage
+            .db
+            .get_pinned_cf(cf, group_key(self.group, key))
+            .map_err(io)?;
+        Ok(value.map(|v| visit(&v)).is_some())
+    }
+
+    fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        if from >= to || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let cf = self.storage.cf(CF_STATE);
+        let start = group_key(self.group, from);
+        let mut options = ReadOptions::default();
+        options.set_iterate_upper_bound(group_key(self.group, to));
+        let iter = self.storage.db.iterator_cf_opt(
+            cf,
+            options,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (key, value) = item.map_err(io)?;
+            out.push((key[8..].to_vec(), value.into_vec()));
+        }
+        Ok(out)
+    }
+}
+
+impl KvStore for GroupState {
+    fn commit(&mut self, writes: WriteBatch) -> Result<(), StoreError> {
+        let mut batch = rocksdb::WriteBatch::default();
+        self.stage(writes, &mut batch);
+        self.storage.db.write(batch).map_err(io)
+    }
+}
