@@ -1,0 +1,255 @@
+//! The node's configuration: a TOML file, overridden by `BOXOFFICE_*` environment variables, then by
+//! command-line flags. Unknown keys and invalid values are refused with a message naming them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Raft timings, in milliseconds. Each group ticks on its own, so with hundreds of groups per
+/// node the heartbeat must stay slow (BRIEF: 500-1000 ms), and on 2-core machines elections
+/// must tolerate CPU starvation (>= 1 s).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftTimings {
+    pub heartbeat_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// Entries applied since the last snapshot that trigger a new one.
+    pub snapshot_after_entries: u64,
+}
+
+impl Default for RaftTimings {
+    fn default() -> Self {
+        RaftTimings {
+            heartbeat_ms: 500,
+            election_timeout_min_ms: 1_500,
+            election_timeout_max_ms: 3_000,
+            snapshot_after_entries: 50_000,
+        }
+    }
+}
+
+/// Bounds on what the node accepts and keeps in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeLimits {
+    /// Largest request the gRPC or HTTP API accepts, in bytes.
+    pub request_bytes_max: usize,
+    /// Requests a node works on at once; more are refused as overloaded.
+    pub in_flight_requests_max: usize,
+    /// Largest batch of commands proposed as one Raft entry, in bytes.
+    pub batch_bytes_max: usize,
+    /// Largest snapshot chunk sent to a catching-up replica, in bytes.
+    pub snapshot_chunk_bytes_max: usize,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            request_bytes_max: 4 * 1024 * 1024,
+            in_flight_requests_max: 10_000,
+            batch_bytes_max: 1024 * 1024,
+            snapshot_chunk_bytes_max: 1024 * 1024,
+        }
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// This node's id in the cluster, from 1.
+    pub node_id: u64,
+    /// Where the node's RocksDB and logs live.
+    pub data_dir: PathBuf,
+    pub grpc_listen: SocketAddr,
+    /// Address peers and clients use for gRPC; defaults to `grpc_listen`.
+    pub grpc_advertise: Option<String>,
+    pub http_listen: SocketAddr,
+    /// Address browsers and the gateway of other nodes use; defaults to `http_listen`.
+    pub http_advertise: Option<String>,
+    /// gRPC addresses of existing members to join through; empty for the first node of a cluster.
+    pub join: Vec<String>,
+    pub raft: RaftTimings,
+    pub limits: NodeLimits,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            node_id: 1,
+            data_dir: PathBuf::from("./.boxoffice/node-1"),
+            grpc_listen: SocketAddr::from(([127, 0, 0, 1], 7081)),
+            grpc_advertise: None,
+            http_listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            http_advertise: None,
+            join: Vec::new(),
+            raft: RaftTimings::default(),
+            limits: NodeLimits::default(),
+        }
+    }
+}
+
+/// Command-line flags; each may also come from its `BOXOFFICE_*` environment variable.
+#[derive(Debug, Default, Parser)]
+#[command(name = "boxofficed", version, about = "A Boxoffice replica node")]
+pub struct Flags {
+    /// TOML configuration file.
+    #[arg(long, env = "BOXOFFICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[arg(long, env = "BOXOFFICE_NODE_ID")]
+    pub node_id: Option<u64>,
+    #[arg(long, env = "BOXOFFICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[arg(long, env = "BOXOFFICE_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+    #[arg(long, env = "BOXOFFICE_GRPC_ADVERTISE")]
+    pub grpc_advertise: Option<String>,
+    #[arg(long, env = "BOXOFFICE_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    #[arg(long, env = "BOXOFFICE_HTTP_ADVERTISE")]
+    pub http_advertise: Option<String>,
+    /// gRPC address of a member to join through (repeat, or comma-separate in the variable).
+    #[arg(long, env = "BOXOFFICE_JOIN", value_delimiter = ',')]
+    pub join: Vec<String>,
+    #[arg(long, env = "BOXOFFICE_HEARTBEAT_MS")]
+    pub heartbeat_ms: Option<u64>,
+    #[arg(long, env = "BOXOFFICE_ELECTION_TIMEOUT_MIN_MS")]
+    pub election_timeout_min_ms: Option<u64>,
+    #[arg(long, env = "BOXOFFICE_ELECTION_TIMEOUT_MAX_MS")]
+    pub election_timeout_max_ms: Option<u64>,
+    /// Validate the configuration, print it as TOML and exit.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+impl NodeConfig {
+    /// Reads a TOML configuration; keys not listed in [`NodeConfig`] are refused.
+    pub fn from_file(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: shown,
+            message: e.to_string(),
+        })
+    }
+
+    /// The file named by the flags (or defaults), with the flags and variables on top, validated.
+    pub fn load(flags: &Flags) -> Result<NodeConfig, ConfigError> {
+        let mut config = match &flags.config {
+            Some(path) => NodeConfig::from_file(path)?,
+            None => NodeConfig::default(),
+        };
+        config.apply(flags);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, flags: &Flags) {
+        fn set<T: Clone>(slot: &mut T, value: &Option<T>) {
+            if let Some(value) = value {
+                *slot = value.clone();
+            }
+        }
+        set(&mut self.node_id, &flags.node_id);
+        set(&mut self.data_dir, &flags.data_dir);
+        set(&mut self.grpc_listen, &flags.grpc_listen);
+        set(&mut self.http_listen, &flags.http_listen);
+        if flags.grpc_advertise.is_some() {
+            self.grpc_advertise.clone_from(&flags.grpc_advertise);
+        }
+        if flags.http_advertise.is_some() {
+            self.http_advertise.clone_from(&flags.http_advertise);
+        }
+        if !flags.join.is_empty() {
+            self.join.clone_from(&flags.join);
+        }
+        set(&mut self.raft.heartbeat_ms, &flags.heartbeat_ms);
+        set(
+            &mut self.raft.election_timeout_min_ms,
+            &flags.election_timeout_min_ms,
+        );
+        set(
+            &mut self.raft.election_timeout_max_ms,
+            &flags.election_timeout_max_ms,
+        );
+    }
+
+    /// Refuses values the node cannot run with, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        let raft = &self.raft;
+        if self.node_id == 0 {
+            return invalid("node_id must be at least 1".into());
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir must not be empty".into());
+        }
+        if self.grpc_listen == self.http_listen {
+            return invalid(format!(
+                "grpc_listen and http_listen are both {}",
+                self.grpc_listen
+            ));
+        }
+        if raft.heartbeat_ms == 0 {
+            return invalid("raft.heartbeat_ms must be at least 1".into());
+        }
+        if raft.election_timeout_min_ms <= 2 * raft.heartbeat_ms {
+            return invalid(format!(
+                "raft.election_timeout_min_ms ({}) must exceed twice raft.heartbeat_ms ({})",
+                raft.election_timeout_min_ms, raft.heartbeat_ms
+            ));
+        }
+        if raft.election_timeout_max_ms <= raft.election_timeout_min_ms {
+            return invalid(
+                "raft.election_timeout_max_ms must exceed raft.election_timeout_min_ms".into(),
+            );
+        }
+        if raft.snapshot_after_entries == 0 {
+            return invalid("raft.snapshot_after_entries must be at least 1".into());
+        }
+        let limits = [
+            ("limits.request_bytes_max", self.limits.request_bytes_max),
+            (
+                "limits.in_flight_requests_max",
+                self.limits.in_flight_requests_max,
+            ),
+            ("limits.batch_bytes_max", self.limits.batch_bytes_max),
+            (
+                "limits.snapshot_chunk_bytes_max",
+                self.limits.snapshot_chunk_bytes_max,
+            ),
+        ];
+        if let Some((name, _)) = limits.iter().find(|(_, value)| *value == 0) {
+            return invalid(format!("{name} must be at least 1"));
+        }
+        if let Some(peer) = self.join.iter().find(|p| p.trim().is_empty()) {
+            return invalid(format!("join lists an empty address {peer:?}"));
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML, as `--check-config` prints it.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a NodeConfig always serializes")
+    }
+}
