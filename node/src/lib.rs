@@ -2,4 +2,5 @@
 //! transport and the client API as they arrive (issue 3).
 
 pub mod config;
+pub mod raft;
 pub mod storage;

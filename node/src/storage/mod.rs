@@ -74,7 +74,11 @@ impl NodeStorage {
         Ok(NodeStorage { db: Arc::new(db) })
     }
 
-    fn cf(&self, name: &str) -> &ColumnFamily {
+    pub(crate) fn db(&self) -> &Arc<DB> {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
         self.db
             .cf_handle(name)
             .expect("every column family is created at open")
@@ -110,6 +114,11 @@ pub struct GroupState {
 }
 
 impl GroupState {
+    /// The node storage this state lives in.
+    pub fn storage(&self) -> &NodeStorage {
+        &self.storage
+    }
+
     /// The group this state belongs to.
     pub fn group(&self) -> GroupId {
         self.group

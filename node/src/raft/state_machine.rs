@@ -1,0 +1,224 @@
+//! One group's Raft state machine: applies proposals with the ticketing state machine on top of the
+//! group's RocksDB state, and builds and installs snapshots of it.
+//!
+//! Each apply batch commits the ticketing writes, the last applied log id and the membership in one
+//! RocksDB write batch. Those two Raft records live in the group's state keys under tags the
+//! ticketing state machine never uses, so a snapshot (every key of the group, in order) carries
+//! them and the state hash covers them.
+
+use std::io::{self, Cursor};
+use std::sync::{Arc, Mutex};
+
+use boxoffice_statemachine::{apply, snapshot, Store, Txn};
+use futures_util::{Stream, TryStreamExt};
+use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::entry::RaftEntry;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+
+use super::{decode, encode, rocks, ProposalOutcomes, TypeConfig};
+use crate::storage::{group_key, GroupId, GroupState, NodeStorage, CF_STATE};
+
+/// Key (within the group's state) of the last applied log id. Ticketing tags are all below 0x80.
+const LAST_APPLIED: &[u8] = &[0xf0];
+/// Key (within the group's state) of the last applied membership.
+const MEMBERSHIP: &[u8] = &[0xf1];
+
+/// Largest snapshot this node builds or installs in one piece, in bytes.
+const SNAPSHOT_BYTES_MAX: usize = 1 << 30;
+
+/// The state machine of one group.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    state: GroupState,
+    /// The latest snapshot built or installed, shared with the snapshot builders cloned from here.
+    current: Arc<Mutex<Option<CurrentSnapshot>>>,
+}
+
+/// A snapshot's meta and bytes.
+type CurrentSnapshot = (SnapshotMetaOf<TypeConfig>, Vec<u8>);
+
+impl StateMachine {
+    pub fn new(storage: NodeStorage, group: GroupId) -> StateMachine {
+        StateMachine {
+            state: storage.group_state(group),
+            current: Arc::default(),
+        }
+    }
+
+    /// The group's ticketing state (for queries).
+    pub fn state(&self) -> &GroupState {
+        &self.state
+    }
+
+    fn remember(&self, meta: &SnapshotMetaOf<TypeConfig>, bytes: Vec<u8>) {
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *current = Some((meta.clone(), bytes));
+    }
+
+    fn read_meta(
+        &self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+        let last_applied = self.read_key(LAST_APPLIED)?;
+        let membership = self.read_key(MEMBERSHIP)?.unwrap_or_default();
+        Ok((last_applied, membership))
+    }
+
+    fn read_key<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, io::Error> {
+        let bytes = self.state.get(key).map_err(io::Error::other)?;
+        bytes.map(|b| decode(&b)).transpose()
+    }
+}
+
+/// A snapshot's bytes: the group's state keys and values, in key order.
+type SnapshotEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<SnapshotOf<TypeConfig, Self::SnapshotData>, io::Error> {
+        let (last_log_id, last_membership) = self.read_meta()?;
+        let meta = SnapshotMetaOf::<TypeConfig> {
+            last_log_id,
+            last_membership,
+        };
+        let mut entries: SnapshotEntries = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let chunk = snapshot::export_chunk(&self.state, after.as_deref(), 1 << 20)
+                .map_err(io::Error::other)?;
+            entries.extend(chunk.entries);
+            match chunk.resume_after {
+                Some(key) => after = Some(key),
+                None => break,
+            }
+        }
+        let bytes = encode(&entries);
+        if bytes.len() > SNAPSHOT_BYTES_MAX {
+            return Err(io::Error::other(format!(
+                "snapshot of {} bytes exceeds the limit",
+                bytes.len()
+            )));
+        }
+        self.remember(&meta, bytes.clone());
+        Ok(SnapshotOf::<TypeConfig, Self::SnapshotData> {
+            meta,
+            snapshot: Cursor::new(bytes),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+        self.read_meta()
+    }
+
+    async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
+    where
+        Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
+    {
+        let mut txn = Txn::new(&self.state);
+        let mut responses = Vec::new();
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let log_id = entry.log_id();
+            let outcomes = match &entry.payload {
+                EntryPayload::Blank => ProposalOutcomes::default(),
+                EntryPayload::Normal(proposal) => {
+                    let mut outcomes = Vec::with_capacity(proposal.commands.len());
+                    for command in &proposal.commands {
+                        let applied = apply(&txn, command).map_err(io::Error::other)?;
+                        txn.absorb(applied.writes);
+                        outcomes.push(applied.outcome);
+                    }
+                    ProposalOutcomes { outcomes }
+                }
+                EntryPayload::Membership(membership) => {
+                    let stored =
+                        StoredMembershipOf::<TypeConfig>::new(Some(log_id), membership.clone());
+                    txn.put(MEMBERSHIP.to_vec(), encode(&stored));
+                    ProposalOutcomes::default()
+                }
+            };
+            txn.put(LAST_APPLIED.to_vec(), encode(&log_id));
+            if let Some(responder) = responder {
+                responses.push((responder, outcomes));
+            }
+        }
+        let writes = txn.into_batch();
+        let mut batch = rocksdb::WriteBatch::default();
+        self.state.stage(writes, &mut batch);
+        self.state.storage().db().write(batch).map_err(rocks)?;
+        for (responder, outcomes) in responses {
+            responder.send(outcomes);
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: Self::SnapshotData,
+    ) -> Result<(), io::Error> {
+        let bytes = snapshot.into_inner();
+        let entries: SnapshotEntries = decode(&bytes)?;
+        if entries.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "snapshot keys out of order",
+            ));
+        }
+        // Replace the whole group state in one atomic batch.
+        let storage = self.state.storage();
+        let cf = storage.cf(CF_STATE);
+        let group = self.state.group();
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_range_cf(
+            cf,
+            group_key(group, &[]),
+            group_key(group.saturating_add(1), &[]),
+        );
+        for (key, value) in entries {
+            batch.put_cf(cf, group_key(group, &key), value);
+        }
+        storage.db().write(batch).map_err(rocks)?;
+        let (applied, _) = self.read_meta()?;
+        if applied != meta.last_log_id {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "snapshot data disagrees with its meta",
+            ));
+        }
+        self.remember(meta, bytes);
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<TypeConfig, Self::SnapshotData>>, io::Error> {
+        let current = self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        Ok(current.map(
+            |(meta, bytes)| SnapshotOf::<TypeConfig, Self::SnapshotData> {
+                meta,
+                snapshot: Cursor::new(bytes),
+            },
+        ))
+    }
+}
