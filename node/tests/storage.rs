@@ -188,3 +188,37 @@ fn group_keys_start_with_the_big_endian_group_id() {
     );
     assert_eq!(CF_STATE, "state");
 }
+
+#[test]
+fn one_wal_sync_serves_every_append_waiting_for_it() {
+    use std::sync::mpsc::channel;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = NodeStorage::open(dir.path()).unwrap();
+    let (done, finished) = channel();
+    let appends = 2_000;
+    for i in 0..appends {
+        let mut group = storage.group_state(i % 16);
+        let mut txn = boxoffice_statemachine::Txn::new(&group);
+        txn.put(vec![0x7f], vec![1]);
+        let writes = txn.into_batch();
+        group.commit(writes).unwrap();
+        let done = done.clone();
+        storage
+            .flusher()
+            .after_sync(Box::new(move |result| done.send(result.is_ok()).unwrap()));
+    }
+    let ok = finished
+        .iter()
+        .take(appends as usize)
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(ok, appends as usize, "every append was reported durable");
+    let stats = storage.flusher().stats();
+    let syncs = stats.syncs.load(std::sync::atomic::Ordering::Relaxed);
+    let requests = stats.requests.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{requests} appends made durable by {syncs} WAL syncs");
+    assert!(
+        syncs < requests,
+        "{syncs} syncs for {requests} appends: no group commit"
+    );
+}

@@ -199,11 +199,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.put_cf(cf, self.entry_key(entry.index()), encode(&entry));
         }
         self.storage.db().write(batch).map_err(rocks)?;
-        // Readable now; durable once the WAL is synced, which the callback reports.
-        let storage = self.storage.clone();
-        std::thread::spawn(move || {
-            callback.io_completed(storage.sync().map_err(io::Error::other));
-        });
+        // Readable now; durable once the shared flusher has synced the WAL, which the callback reports.
+        self.storage
+            .flusher()
+            .after_sync(Box::new(move |result| callback.io_completed(result)));
         Ok(())
     }
 

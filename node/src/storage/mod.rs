@@ -4,6 +4,8 @@
 //! Every key of every column family starts with the group id (8 bytes, big-endian), so one group's
 //! keys are contiguous and ordered exactly as the state machine orders them.
 
+pub mod flusher;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,6 +34,8 @@ pub enum StorageError {
         path: String,
         source: rocksdb::Error,
     },
+    #[error("cannot start the WAL flusher: {0}")]
+    Flusher(String),
     #[error("RocksDB failed: {0}")]
     Rocks(#[from] rocksdb::Error),
 }
@@ -46,6 +50,7 @@ impl From<StorageError> for StoreError {
 #[derive(Clone)]
 pub struct NodeStorage {
     db: Arc<DB>,
+    flusher: flusher::Flusher,
 }
 
 impl std::fmt::Debug for NodeStorage {
@@ -71,7 +76,10 @@ impl NodeStorage {
                 source,
             }
         })?;
-        Ok(NodeStorage { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let flusher = flusher::Flusher::start(db.clone())
+            .map_err(|e| StorageError::Flusher(e.to_string()))?;
+        Ok(NodeStorage { db, flusher })
     }
 
     pub(crate) fn db(&self) -> &Arc<DB> {
@@ -90,6 +98,11 @@ impl NodeStorage {
             storage: self.clone(),
             group,
         }
+    }
+
+    /// The group-commit flusher: many appends, one sync.
+    pub fn flusher(&self) -> &flusher::Flusher {
+        &self.flusher
     }
 
     /// Makes every write so far durable (flushes the write-ahead log to disk).
