@@ -4,6 +4,7 @@
 
 pub mod log_store;
 pub mod state_machine;
+pub mod transport;
 
 use std::fmt;
 use std::io;

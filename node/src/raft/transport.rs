@@ -1,0 +1,372 @@
+//! Raft traffic over gRPC: the server side that routes each message to its group's Raft, and the
+//! client side (openraft's network) that shares one HTTP/2 channel per peer node among all groups.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use openraft::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::v2::RaftNetworkV2;
+use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{BasicNode, OptionalSend, Raft};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::state_machine::StateMachine;
+use super::{decode, encode, TypeConfig};
+use crate::storage::GroupId;
+
+/// Generated from `proto/raft.proto`.
+#[allow(clippy::all, missing_debug_implementations, unreachable_pub)]
+pub mod pb {
+    tonic::include_proto!("boxoffice.raft.v1");
+}
+
+use pb::raft_transport_client::RaftTransportClient;
+use pb::raft_transport_server::{RaftTransport, RaftTransportServer};
+use pb::{RaftMessage, SnapshotChunk};
+
+/// Largest Raft message (an append batch, a snapshot chunk) on the wire, in bytes.
+pub const RAFT_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Snapshot bytes per streamed chunk.
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 1024 * 1024;
+/// Largest snapshot a node accepts over the wire, in bytes.
+pub const SNAPSHOT_BYTES_MAX: usize = 1 << 30;
+/// How long a connection attempt to a peer may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One Raft group hosted by this node.
+pub type GroupRaft = Raft<TypeConfig, StateMachine>;
+
+/// The Raft groups this node hosts, by group id; shared by the transport and the node.
+#[derive(Clone, Default)]
+pub struct Groups {
+    rafts: Arc<RwLock<BTreeMap<GroupId, GroupRaft>>>,
+}
+
+impl std::fmt::Debug for Groups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<GroupId> = self.read().keys().copied().collect();
+        f.debug_struct("Groups").field("hosted", &ids).finish()
+    }
+}
+
+impl Groups {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<GroupId, GroupRaft>> {
+        self.rafts
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn get(&self, group: GroupId) -> Option<GroupRaft> {
+        self.read().get(&group).cloned()
+    }
+
+    pub fn insert(&self, group: GroupId, raft: GroupRaft) {
+        let mut rafts = self
+            .rafts
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        rafts.insert(group, raft);
+    }
+
+    pub fn remove(&self, group: GroupId) -> Option<GroupRaft> {
+        let mut rafts = self
+            .rafts
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        rafts.remove(&group)
+    }
+
+    /// Every hosted group.
+    pub fn all(&self) -> Vec<(GroupId, GroupRaft)> {
+        self.read()
+            .iter()
+            .map(|(id, raft)| (*id, raft.clone()))
+            .collect()
+    }
+}
+
+// ---- server ----------------------------------------------------------------------------------
+
+/// The gRPC service peers send Raft messages to.
+#[derive(Debug, Clone)]
+pub struct RaftService {
+    groups: Groups,
+}
+
+impl RaftService {
+    /// The tonic service for `groups`, with message size bounds.
+    pub fn server(groups: Groups) -> RaftTransportServer<RaftService> {
+        RaftTransportServer::new(RaftService { groups })
+            .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+    }
+
+    fn group(&self, group: GroupId) -> Result<GroupRaft, Status> {
+        self.groups
+            .get(group)
+            .ok_or_else(|| Status::not_found(format!("group {group} is not hosted here")))
+    }
+}
+
+fn bad_payload(e: std::io::Error) -> Status {
+    Status::invalid_argument(format!("undecodable Raft payload: {e}"))
+}
+
+fn reply<T: serde::Serialize>(group: GroupId, value: &T) -> Response<RaftMessage> {
+    Response::new(RaftMessage {
+        group,
+        payload: encode(value),
+    })
+}
+
+#[tonic::async_trait]
+impl RaftTransport for RaftService {
+    async fn append_entries(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let message = request.into_inner();
+        let raft = self.group(message.group)?;
+        let rpc: AppendEntriesRequest<TypeConfig> =
+            decode(&message.payload).map_err(bad_payload)?;
+        let response = raft
+            .append_entries(rpc)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(reply(message.group, &response))
+    }
+
+    async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
+        let message = request.into_inner();
+        let raft = self.group(message.group)?;
+        let rpc: VoteRequest<TypeConfig> = decode(&message.payload).map_err(bad_payload)?;
+        let response = raft
+            .vote(rpc)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(reply(message.group, &response))
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<SnapshotChunk>>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let mut chunks = request.into_inner();
+        let first = chunks
+            .next()
+            .await
+            .ok_or_else(|| Status::invalid_argument("empty snapshot stream"))??;
+        let group = first.group;
+        let raft = self.group(group)?;
+        let (vote, meta): (VoteOf<TypeConfig>, SnapshotMetaOf<TypeConfig>) =
+            decode(&first.header).map_err(bad_payload)?;
+        let mut data = first.data;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            if chunk.group != group {
+                return Err(Status::invalid_argument(
+                    "snapshot chunks of different groups",
+                ));
+            }
+            if data.len() + chunk.data.len() > SNAPSHOT_BYTES_MAX {
+                return Err(Status::resource_exhausted(
+                    "snapshot larger than this node accepts",
+                ));
+            }
+            data.extend_from_slice(&chunk.data);
+        }
+        let snapshot = SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> {
+            meta,
+            snapshot: Cursor::new(data),
+        };
+        let response = raft
+            .install_full_snapshot(vote, snapshot)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(reply(group, &response))
+    }
+}
+
+// ---- client ----------------------------------------------------------------------------------
+
+/// One lazily connected gRPC channel per peer address, shared by every group's network.
+#[derive(Debug, Clone, Default)]
+pub struct PeerChannels {
+    channels: Arc<RwLock<BTreeMap<String, Channel>>>,
+}
+
+impl PeerChannels {
+    fn client(&self, addr: &str) -> Result<RaftTransportClient<Channel>, String> {
+        if let Some(channel) = self
+            .channels
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(addr)
+        {
+            return Ok(Self::wrap(channel.clone()));
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| format!("bad peer address {addr:?}: {e}"))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        // Connects on first use and reconnects after failures.
+        let channel = endpoint.connect_lazy();
+        let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
+        let channel = channels.entry(addr.to_owned()).or_insert(channel).clone();
+        Ok(Self::wrap(channel))
+    }
+
+    fn wrap(channel: Channel) -> RaftTransportClient<Channel> {
+        RaftTransportClient::new(channel)
+            .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
+    }
+}
+
+/// openraft's network factory for one group: peers are reached through the shared channels.
+#[derive(Debug, Clone)]
+pub struct GroupNetwork {
+    group: GroupId,
+    channels: PeerChannels,
+}
+
+impl GroupNetwork {
+    pub fn new(group: GroupId, channels: PeerChannels) -> GroupNetwork {
+        GroupNetwork { group, channels }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for GroupNetwork {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerLink {
+        PeerLink {
+            group: self.group,
+            target,
+            client: self.channels.client(&node.addr),
+        }
+    }
+}
+
+/// The link from one group's Raft to the same group on one peer.
+#[derive(Debug)]
+pub struct PeerLink {
+    group: GroupId,
+    target: u64,
+    client: Result<RaftTransportClient<Channel>, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct LinkError(String);
+
+impl PeerLink {
+    fn client(&self) -> Result<RaftTransportClient<Channel>, Unreachable<TypeConfig>> {
+        self.client
+            .clone()
+            .map_err(|e| Unreachable::new(&LinkError(e)))
+    }
+
+    fn status_error(&self, status: &Status) -> RPCError<TypeConfig> {
+        let error = LinkError(format!(
+            "node {} group {}: {status}",
+            self.target, self.group
+        ));
+        match status.code() {
+            tonic::Code::Unavailable | tonic::Code::NotFound => {
+                RPCError::Unreachable(Unreachable::new(&error))
+            }
+            _ => RPCError::Network(NetworkError::new(&error)),
+        }
+    }
+
+    async fn call<Req: serde::Serialize, Resp: serde::de::DeserializeOwned>(
+        &mut self,
+        rpc: &Req,
+        option: &RPCOption,
+        vote: bool,
+    ) -> Result<Resp, RPCError<TypeConfig>> {
+        let mut client = self.client()?;
+        let mut request = Request::new(RaftMessage {
+            group: self.group,
+            payload: encode(rpc),
+        });
+        request.set_timeout(option.hard_ttl());
+        let response = if vote {
+            client.vote(request).await
+        } else {
+            client.append_entries(request).await
+        };
+        let message = response
+            .map_err(|status| self.status_error(&status))?
+            .into_inner();
+        decode(&message.payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerLink {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, false).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, true).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, Self::SnapshotData>,
+        _cancel: impl std::future::Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let mut client = self.client()?;
+        let group = self.group;
+        let header = encode(&(vote, snapshot.meta));
+        let data = snapshot.snapshot.into_inner();
+        let mut chunks: Vec<SnapshotChunk> = data
+            .chunks(SNAPSHOT_CHUNK_BYTES_MAX)
+            .map(|piece| SnapshotChunk {
+                group,
+                header: Vec::new(),
+                data: piece.to_vec(),
+            })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(SnapshotChunk {
+                group,
+                header: Vec::new(),
+                data: Vec::new(),
+            });
+        }
+        chunks[0].header = header;
+        let mut request = Request::new(futures_util::stream::iter(chunks));
+        request.set_timeout(option.hard_ttl().max(Duration::from_secs(30)));
+        let response = client.install_snapshot(request).await.map_err(|status| {
+            match self.status_error(&status) {
+                RPCError::Unreachable(e) => StreamingError::Unreachable(e),
+                other => StreamingError::Network(NetworkError::new(&other)),
+            }
+        })?;
+        decode(&response.into_inner().payload)
+            .map_err(|e| StreamingError::Network(NetworkError::new(&e)))
+    }
+}
