@@ -3,6 +3,7 @@
 //! openraft upgrade stays here.
 
 pub mod log_store;
+pub mod proposer;
 pub mod state_machine;
 pub mod transport;
 

@@ -1,0 +1,188 @@
+//! The batching proposer of one group: commands from many callers are stamped with the leader's
+//! clock and packed into Raft entries (bounded by count and bytes), with a bounded number of entries
+//! in flight; each caller gets its own command's outcome back.
+//!
+//! Little's law: a group commits `entries in flight x commands per entry / (round trip + fsync)`
+//! commands per second, so batching and pipelining are what make one group fast.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use boxoffice_statemachine::{codec, Action, Command, Outcome, RequestId};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::transport::GroupRaft;
+use super::Proposal;
+
+/// Bounds of one group's proposer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposerLimits {
+    /// Commands waiting to be packed; more are refused as overloaded.
+    pub queue_commands_max: usize,
+    /// Commands in one Raft entry.
+    pub batch_commands_max: usize,
+    /// Encoded commands in one Raft entry, in bytes (a single larger command still goes alone).
+    pub batch_bytes_max: usize,
+    /// Raft entries proposed and not yet applied.
+    pub batches_in_flight_max: usize,
+}
+
+impl Default for ProposerLimits {
+    fn default() -> Self {
+        ProposerLimits {
+            queue_commands_max: 100_000,
+            batch_commands_max: 1_024,
+            batch_bytes_max: 1024 * 1024,
+            batches_in_flight_max: 16,
+        }
+    }
+}
+
+/// Why a command was not applied by this node; the caller may retry it (same request id) elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    #[error("this node is not the group's leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    #[error("the group's proposal queue is full")]
+    Overloaded,
+    #[error("the proposer has stopped")]
+    Stopped,
+    #[error("Raft failed: {0}")]
+    Raft(String),
+}
+
+/// The proposer's clock: milliseconds since the Unix epoch.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+struct Pending {
+    request_id: RequestId,
+    action: Action,
+    reply: oneshot::Sender<Result<Outcome, ProposeError>>,
+}
+
+/// A handle to submit commands to one group's batching proposer.
+#[derive(Debug, Clone)]
+pub struct Proposer {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("request_id", &self.request_id)
+            .finish()
+    }
+}
+
+impl Proposer {
+    /// Starts the proposer task for `raft`; it stops when every handle is dropped.
+    pub fn start(raft: GroupRaft, clock: Arc<dyn Clock>, limits: ProposerLimits) -> Proposer {
+        let (queue, waiting) = mpsc::channel(limits.queue_commands_max.max(1));
+        tokio::spawn(run(raft, clock, limits, waiting));
+        Proposer { queue }
+    }
+
+    /// Proposes `action` under `request_id` and waits for its outcome.
+    pub async fn propose(
+        &self,
+        request_id: RequestId,
+        action: Action,
+    ) -> Result<Outcome, ProposeError> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue
+            .try_send(Pending {
+                request_id,
+                action,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => ProposeError::Stopped,
+            })?;
+        outcome.await.map_err(|_| ProposeError::Stopped)?
+    }
+}
+
+/// Bytes a waiting command adds to a Raft entry.
+fn encoded_size(pending: &Pending) -> usize {
+    pending.request_id.as_str().len() + codec::encode(&pending.action).len() + 16
+}
+
+async fn run(
+    raft: GroupRaft,
+    clock: Arc<dyn Clock>,
+    limits: ProposerLimits,
+    mut waiting: mpsc::Receiver<Pending>,
+) {
+    let in_flight = Arc::new(Semaphore::new(limits.batches_in_flight_max.max(1)));
+    while let Some(first) = waiting.recv().await {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        // Take what is already waiting, up to the batch bounds; never wait for more.
+        let mut bytes = encoded_size(&first);
+        let mut batch = vec![first];
+        while batch.len() < limits.batch_commands_max && bytes < limits.batch_bytes_max {
+            match waiting.try_recv() {
+                Ok(next) => {
+                    bytes += encoded_size(&next);
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let at_ms = clock.now_ms();
+        let (commands, replies): (Vec<Command>, Vec<_>) = batch
+            .into_iter()
+            .map(|p| {
+                (
+                    Command {
+                        request_id: p.request_id,
+                        at_ms,
+                        action: p.action,
+                    },
+                    p.reply,
+                )
+            })
+            .unzip();
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            let result = raft.client_write(Proposal { commands }).await;
+            drop(permit);
+            match result {
+                Ok(response) => {
+                    for (reply, outcome) in replies.into_iter().zip(response.data.outcomes) {
+                        // A caller that gave up no longer listens; its outcome stays remembered.
+                        let _ = reply.send(Ok(outcome));
+                    }
+                }
+                Err(error) => {
+                    let error = match error.forward_to_leader() {
+                        Some(forward) => ProposeError::NotLeader {
+                            leader: forward.leader_id,
+                        },
+                        None => ProposeError::Raft(error.to_string()),
+                    };
+                    for reply in replies {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
