@@ -1,0 +1,69 @@
+//! The leader's expiry sweeper: while this node leads a group, it proposes `Expire` commands on a
+//! timer, and again at once while a sweep reports more expired holds, so holds return to sale
+//! without client traffic.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxoffice_statemachine::limits::EXPIRE_BATCH_MAX;
+use boxoffice_statemachine::{Action, Effect, Outcome, RequestId};
+use tokio::task::JoinHandle;
+
+use super::proposer::{Clock, Proposer};
+use super::transport::GroupRaft;
+
+/// Counters of one group's sweeper.
+#[derive(Debug, Default)]
+pub struct SweepStats {
+    /// Expire commands applied by this node as leader.
+    pub sweeps: AtomicU64,
+    /// Holds those sweeps released.
+    pub holds_expired: AtomicU64,
+}
+
+/// Starts the sweeper of one group on node `node_id`; abort the handle to stop it.
+pub fn start_sweeper(
+    node_id: u64,
+    group: u64,
+    raft: GroupRaft,
+    proposer: Proposer,
+    every: Duration,
+    stats: Arc<SweepStats>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Request ids must not repeat across restarts within the retention: start from the clock.
+        let started = super::proposer::SystemClock.now_ms();
+        let mut sequence = 0u64;
+        loop {
+            ticker.tick().await;
+            if raft.current_leader().await != Some(node_id) {
+                continue;
+            }
+            loop {
+                sequence += 1;
+                // Unique per group, node, start and sweep.
+                let id = format!("expire:{group}:{node_id}:{started}:{sequence}");
+                let Ok(id) = RequestId::new(id) else { break };
+                let sweep = Action::Expire {
+                    holds_max: EXPIRE_BATCH_MAX,
+                };
+                match proposer.propose(id, sweep).await {
+                    Ok(Outcome::Accepted(Effect::Expired { holds, more })) => {
+                        stats.sweeps.fetch_add(1, Ordering::Relaxed);
+                        stats
+                            .holds_expired
+                            .fetch_add(u64::from(holds), Ordering::Relaxed);
+                        if !more {
+                            break;
+                        }
+                    }
+                    // Lost leadership, overloaded or stopped: try again on the next tick.
+                    _ => break,
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,120 @@
+//! The leader sweeps expired holds back on sale by itself, without client traffic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a failed test
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxoffice_node::raft::expiry::{start_sweeper, SweepStats};
+use boxoffice_node::raft::log_store::LogStore;
+use boxoffice_node::raft::proposer::{Clock, Proposer, ProposerLimits};
+use boxoffice_node::raft::state_machine::StateMachine;
+use boxoffice_node::raft::transport::{GroupNetwork, PeerChannels};
+use boxoffice_node::storage::NodeStorage;
+use boxoffice_statemachine::{fixtures, query, Action, CustomerId, EventId, RequestId, Selection};
+use openraft::{BasicNode, Config, Raft};
+
+/// A clock the test moves by hand.
+#[derive(Default)]
+struct ManualClock(AtomicU64);
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leader_returns_expired_holds_to_sale_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = NodeStorage::open(dir.path()).unwrap();
+    let raft = Raft::new(
+        1,
+        Arc::new(Config::default().validate().unwrap()),
+        GroupNetwork::new(1, PeerChannels::default()),
+        LogStore::new(storage.clone(), 1),
+        StateMachine::new(storage, 1),
+    )
+    .await
+    .unwrap();
+    raft.initialize(BTreeMap::from([(1, BasicNode::default())]))
+        .await
+        .unwrap();
+    raft.wait(None)
+        .state(openraft::ServerState::Leader, "single node leads")
+        .await
+        .unwrap();
+
+    let clock = Arc::new(ManualClock(AtomicU64::new(10_000)));
+    let proposer = Proposer::start(raft.clone(), clock.clone(), ProposerLimits::default());
+    proposer
+        .propose(
+            RequestId::new("create").unwrap(),
+            Action::CreateEvent(fixtures::club("club")),
+        )
+        .await
+        .unwrap();
+    for i in 0..10 {
+        let hold = Action::Hold {
+            event: EventId::new("club").unwrap(),
+            customer: CustomerId::new(format!("c{i}")).unwrap(),
+            selection: Selection::GeneralAdmission {
+                area: "Pit".into(),
+                quantity: 1,
+            },
+            ttl_ms: Some(5_000),
+        };
+        let outcome = proposer
+            .propose(RequestId::new(format!("h{i}")).unwrap(), hold)
+            .await
+            .unwrap();
+        assert!(outcome.rejection().is_none(), "{outcome:?}");
+    }
+
+    let stats = Arc::new(SweepStats::default());
+    let sweeper = start_sweeper(
+        1,
+        1,
+        raft.clone(),
+        proposer,
+        Duration::from_millis(20),
+        stats.clone(),
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        stats.holds_expired.load(Ordering::SeqCst),
+        0,
+        "nothing has expired yet"
+    );
+    assert!(
+        stats.sweeps.load(Ordering::SeqCst) > 0,
+        "the leader sweeps on its timer"
+    );
+
+    clock.0.store(15_000, Ordering::SeqCst);
+    for _ in 0..100 {
+        if stats.holds_expired.load(Ordering::SeqCst) == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats.holds_expired.load(Ordering::SeqCst), 10);
+    let held = raft
+        .with_state_machine(|sm: &mut StateMachine| {
+            Box::pin(async move {
+                query::event(sm.state(), &EventId::new("club").unwrap(), 0)
+                    .unwrap()
+                    .unwrap()
+                    .counts
+                    .held
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        held, 0,
+        "every expired hold is back on sale in the stored counts"
+    );
+    sweeper.abort();
+}
