@@ -2,5 +2,6 @@
 //! transport and the client API as they arrive (issue 3).
 
 pub mod config;
+pub mod local_cluster;
 pub mod raft;
 pub mod storage;
