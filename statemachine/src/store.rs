@@ -310,3 +310,67 @@ mod tests {
         assert_eq!(keys(base.scan(b"", b"\xff", 10).unwrap()), ["b"]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! A transaction over a store reads exactly like the store with the transaction's writes applied.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(0u8..4, 0..4)
+    }
+
+    #[derive(Debug, Clone)]
+    enum Write {
+        Put(Vec<u8>, u8),
+        Delete(Vec<u8>),
+    }
+
+    fn write() -> impl Strategy<Value = Write> {
+        prop_oneof![
+            (key(), any::<u8>()).prop_map(|(k, v)| Write::Put(k, v)),
+            key().prop_map(Write::Delete)
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn txn_reads_and_scans_like_the_committed_result(
+            base in proptest::collection::vec((key(), any::<u8>()), 0..20),
+            writes in proptest::collection::vec(write(), 0..20),
+            from in key(),
+            to in key(),
+            limit in 0usize..30,
+        ) {
+            let mut store = MemStore::new();
+            let mut setup = WriteBatch::default();
+            for (k, v) in &base {
+                setup.writes.insert(k.clone(), Some(vec![*v]));
+            }
+            store.commit(setup).unwrap();
+
+            let mut txn = Txn::new(&store);
+            for w in &writes {
+                match w {
+                    Write::Put(k, v) => txn.put(k.clone(), vec![*v]),
+                    Write::Delete(k) => txn.delete(k.clone()),
+                }
+            }
+            let mut expected = store.clone();
+            let mut committed = Txn::new(&store);
+            committed.absorb(txn.batch.clone());
+            expected.commit(committed.into_batch()).unwrap();
+
+            prop_assert_eq!(txn.scan(&from, &to, limit).unwrap(), expected.scan(&from, &to, limit).unwrap());
+            for (k, _) in &base {
+                prop_assert_eq!(txn.get(k).unwrap(), expected.get(k).unwrap());
+            }
+            for w in &writes {
+                let k = match w { Write::Put(k, _) | Write::Delete(k) => k };
+                prop_assert_eq!(txn.get(k).unwrap(), expected.get(k).unwrap());
+            }
+        }
+    }
+}
