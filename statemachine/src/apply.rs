@@ -38,7 +38,7 @@ pub struct Applied {
 /// Applies `command` on top of `store` without changing it; the caller commits [`Applied::writes`].
 pub fn apply<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Applied, StoreError> {
     let previous = records::state_time(store)?;
-    let now = previous.max(command.at_ms);
+    let now = previous.max(command.at_ms.min(STATE_TIME_MS_MAX));
 
     if let Err(invalid) = command.request_id.validate() {
         // Without a usable request id there is nothing to remember the outcome under.

@@ -44,6 +44,10 @@ pub const SEATS_PER_BLOCK_MAX: usize = 10_000;
 /// Most holds one `Expire` command releases; a sweep that finds more reports `more = true`.
 pub const EXPIRE_BATCH_MAX: u32 = 4_096;
 
+/// Latest state time, in milliseconds since the Unix epoch (2^53: far beyond any clock, and far
+/// enough below `u64::MAX` that expiry arithmetic never saturates). Later stamps are clamped.
+pub const STATE_TIME_MS_MAX: u64 = 1 << 53;
+
 /// How long the outcome of a request is remembered for idempotent retries, in milliseconds of state time.
 pub const REQUEST_RETENTION_MS: u64 = 10 * 60 * 1_000;
 /// Most forgotten request outcomes pruned by one command (more than one, so pruning outpaces arrivals).

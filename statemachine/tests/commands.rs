@@ -1124,3 +1124,23 @@ fn rejection_codes_are_stable() {
         assert_eq!(rejection.code(), code, "{rejection}");
     }
 }
+
+#[test]
+fn stamps_beyond_the_time_limit_are_clamped_so_expiry_stays_exact() {
+    use boxoffice_statemachine::limits::STATE_TIME_MS_MAX;
+    let mut sim = Sim::new();
+    let mut spec = fixtures::club(EV);
+    spec.off_sale_at_ms = u64::MAX;
+    sim.accept(Action::CreateEvent(spec));
+    sim.now = u64::MAX;
+    let hold = sim.hold(EV, "ann", ga("Pit", 1));
+    assert_eq!(hold.created_at_ms, STATE_TIME_MS_MAX);
+    assert_eq!(hold.expires_at_ms, STATE_TIME_MS_MAX + 60_000);
+    assert_eq!(query::state_time(&sim.store).unwrap(), STATE_TIME_MS_MAX);
+    sim.now = STATE_TIME_MS_MAX + 60_000;
+    assert_eq!(
+        query::state_time(&sim.store).unwrap(),
+        STATE_TIME_MS_MAX,
+        "time stays clamped"
+    );
+}
