@@ -1,19 +1,16 @@
 //! The leader sweeps expired holds back on sale by itself, without client traffic.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a failed test
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use boxoffice_node::local_cluster::LocalCluster;
 use boxoffice_node::raft::expiry::{start_sweeper, SweepStats};
-use boxoffice_node::raft::log_store::LogStore;
 use boxoffice_node::raft::proposer::{Clock, Proposer, ProposerLimits};
 use boxoffice_node::raft::state_machine::StateMachine;
-use boxoffice_node::raft::transport::{GroupNetwork, PeerChannels};
-use boxoffice_node::storage::NodeStorage;
 use boxoffice_statemachine::{fixtures, query, Action, CustomerId, EventId, RequestId, Selection};
-use openraft::{BasicNode, Config, Raft};
+use openraft::Config;
 
 /// A clock the test moves by hand.
 #[derive(Default)]
@@ -27,24 +24,12 @@ impl Clock for ManualClock {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_leader_returns_expired_holds_to_sale_on_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = NodeStorage::open(dir.path()).unwrap();
-    let raft = Raft::new(
-        1,
-        Arc::new(Config::default().validate().unwrap()),
-        GroupNetwork::new(1, PeerChannels::default()),
-        LogStore::new(storage.clone(), 1),
-        StateMachine::new(storage, 1),
-    )
-    .await
-    .unwrap();
-    raft.initialize(BTreeMap::from([(1, BasicNode::default())]))
+    // One node leading one group, on its own RocksDB and gRPC port.
+    let cluster = LocalCluster::start(1, vec![1], Config::default())
         .await
         .unwrap();
-    raft.wait(None)
-        .state(openraft::ServerState::Leader, "single node leads")
-        .await
-        .unwrap();
+    cluster.leader(1).await.unwrap();
+    let raft = cluster.raft(1, 1).unwrap();
 
     let clock = Arc::new(ManualClock(AtomicU64::new(10_000)));
     let proposer = Proposer::start(raft.clone(), clock.clone(), ProposerLimits::default());

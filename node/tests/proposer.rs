@@ -2,18 +2,15 @@
 //! caller its own outcome; commands are stamped with the proposer's clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failure is a failed test
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use boxoffice_node::raft::log_store::LogStore;
+use boxoffice_node::local_cluster::LocalCluster;
 use boxoffice_node::raft::proposer::{Clock, Proposer, ProposerLimits};
 use boxoffice_node::raft::state_machine::StateMachine;
-use boxoffice_node::raft::transport::{GroupNetwork, PeerChannels};
-use boxoffice_node::storage::NodeStorage;
 use boxoffice_statemachine::{
     fixtures, invariants, query, Action, CustomerId, Effect, EventId, Outcome, RequestId, Selection,
 };
-use openraft::{BasicNode, Config, Raft};
+use openraft::{Config, Raft};
 
 /// A clock stuck at one instant, so the test can check what time commands carry.
 struct FixedClock(u64);
@@ -26,25 +23,12 @@ impl Clock for FixedClock {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_commands_share_raft_entries_and_each_caller_gets_its_outcome() {
-    let dir = tempfile::tempdir().unwrap();
-    let storage = NodeStorage::open(dir.path()).unwrap();
-    let config = Arc::new(Config::default().validate().unwrap());
-    let raft = Raft::new(
-        1,
-        config,
-        GroupNetwork::new(1, PeerChannels::default()),
-        LogStore::new(storage.clone(), 1),
-        StateMachine::new(storage, 1),
-    )
-    .await
-    .unwrap();
-    raft.initialize(BTreeMap::from([(1, BasicNode::default())]))
+    // One node leading one group, on its own RocksDB and gRPC port.
+    let cluster = LocalCluster::start(1, vec![1], Config::default())
         .await
         .unwrap();
-    raft.wait(None)
-        .state(openraft::ServerState::Leader, "single node leads")
-        .await
-        .unwrap();
+    cluster.leader(1).await.unwrap();
+    let raft = cluster.raft(1, 1).unwrap();
 
     let limits = ProposerLimits {
         batch_commands_max: 64,
