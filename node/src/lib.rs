@@ -1,7 +1,10 @@
-//! The Boxoffice replica node: storage of every group in one RocksDB (here), and Raft replication,
-//! transport and the client API as they arrive (issue 3).
+//! The Boxoffice replica node: every group's storage in one RocksDB, Raft replication and
+//! transport, the cluster map, and the public gRPC API.
 
+pub mod api;
 pub mod config;
 pub mod local_cluster;
+pub mod meta;
+pub mod node;
 pub mod raft;
 pub mod storage;

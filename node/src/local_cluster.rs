@@ -205,7 +205,7 @@ impl LocalCluster {
                 .client_write(proposal.clone())
                 .await
             {
-                Ok(response) => return Ok(response.data.outcomes),
+                Ok(response) => return Ok(response.data.into_tickets()),
                 Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }

@@ -1,10 +1,12 @@
-//! `boxofficed`, the replica daemon: loads and checks its configuration; replication arrives with
-//! issue 3.
+//! `boxofficed`, the replica daemon: loads and checks its configuration, then runs the node until
+//! SIGINT or SIGTERM.
 
 use std::process::ExitCode;
 
 use boxoffice_node::config::{Flags, NodeConfig};
+use boxoffice_node::node::Node;
 use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
@@ -19,6 +21,40 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
-    eprintln!("boxofficed: configuration is valid; the replicated node arrives with issue 3");
-    ExitCode::from(2)
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BOXOFFICE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_ansi(false)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("boxofficed: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "boxofficed stopped");
+            eprintln!("boxofficed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let node = Node::start(config).await?;
+    node.serve_until(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("stopping");
+    })
+    .await?;
+    Ok(())
 }

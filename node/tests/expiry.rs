@@ -53,7 +53,8 @@ async fn the_leader_returns_expired_holds_to_sale_on_its_own() {
         let outcome = proposer
             .propose(RequestId::new(format!("h{i}")).unwrap(), hold)
             .await
-            .unwrap();
+            .unwrap()
+            .outcome;
         assert!(outcome.rejection().is_none(), "{outcome:?}");
     }
 

@@ -41,7 +41,8 @@ async fn concurrent_commands_share_raft_entries_and_each_caller_gets_its_outcome
             Action::CreateEvent(fixtures::stadium("ev", 4, 10, 25, 0)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .outcome;
     assert!(created.rejection().is_none(), "{created:?}");
     let applied_before = applied_index(&raft).await;
 
@@ -66,7 +67,8 @@ async fn concurrent_commands_share_raft_entries_and_each_caller_gets_its_outcome
                 proposer
                     .propose(RequestId::new(format!("hold-{i}")).unwrap(), action)
                     .await
-                    .unwrap(),
+                    .unwrap()
+                    .outcome,
             )
         }));
     }

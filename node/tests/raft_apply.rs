@@ -48,9 +48,7 @@ fn proposals() -> Vec<Proposal> {
         .collect();
     commands
         .chunks(5)
-        .map(|c| Proposal {
-            commands: c.to_vec(),
-        })
+        .map(|c| Proposal::Tickets(c.to_vec()))
         .collect()
 }
 
@@ -73,8 +71,13 @@ async fn raft_apply_matches_the_pure_state_machine_and_snapshots_transfer() {
     apply(&mut leader, &proposals).await;
 
     let mut memory = MemStore::new();
-    for command in proposals.iter().flat_map(|p| &p.commands) {
-        execute(&mut memory, command).unwrap();
+    for proposal in &proposals {
+        let Proposal::Tickets(commands) = proposal else {
+            unreachable!("only ticketing proposals here")
+        };
+        for command in commands {
+            execute(&mut memory, command).unwrap();
+        }
     }
     let audit = invariants::check(leader.state()).unwrap();
     assert_eq!(audit.counts.held, 10, "the Pit has 10 places: 10 holds won");

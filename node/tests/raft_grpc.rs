@@ -33,13 +33,11 @@ fn command(id: String, at_ms: u64, action: Action) -> Command {
 }
 
 fn create(event: &str) -> Proposal {
-    Proposal {
-        commands: vec![command(
-            format!("create-{event}"),
-            1_000,
-            Action::CreateEvent(fixtures::club(event)),
-        )],
-    }
+    Proposal::Tickets(vec![command(
+        format!("create-{event}"),
+        1_000,
+        Action::CreateEvent(fixtures::club(event)),
+    )])
 }
 
 /// One general-admission place in the club's 10-place Pit.
@@ -53,9 +51,7 @@ fn ga_hold(event: &str, i: u64) -> Proposal {
         },
         ttl_ms: None,
     };
-    Proposal {
-        commands: vec![command(format!("{event}-hold-{i}"), 2_000 + i, hold)],
-    }
+    Proposal::Tickets(vec![command(format!("{event}-hold-{i}"), 2_000 + i, hold)])
 }
 
 async fn accepted(cluster: &LocalCluster, group: u64, proposal: Proposal) -> bool {

@@ -114,6 +114,14 @@ pub struct EventSpec {
     pub gated: bool,
 }
 
+impl EventSpec {
+    /// Checks the layout as `CreateEvent` will (before it enters a log): the event's reserved
+    /// seats and general-admission places, or the INVALID_REQUEST rejection it would get.
+    pub fn capacity(&self) -> Result<(u32, u32), crate::Rejection> {
+        crate::validate::event_spec(self).map_err(crate::Rejection::invalid)
+    }
+}
+
 /// The status an event is in at a given state time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum EventStatus {

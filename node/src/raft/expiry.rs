@@ -10,7 +10,7 @@ use boxoffice_statemachine::limits::EXPIRE_BATCH_MAX;
 use boxoffice_statemachine::{Action, Effect, Outcome, RequestId};
 use tokio::task::JoinHandle;
 
-use super::proposer::{Clock, Proposer};
+use super::proposer::{Clock, Committed, Proposer};
 use super::transport::GroupRaft;
 
 /// Counters of one group's sweeper.
@@ -51,7 +51,10 @@ pub fn start_sweeper(
                     holds_max: EXPIRE_BATCH_MAX,
                 };
                 match proposer.propose(id, sweep).await {
-                    Ok(Outcome::Accepted(Effect::Expired { holds, more })) => {
+                    Ok(Committed {
+                        outcome: Outcome::Accepted(Effect::Expired { holds, more }),
+                        ..
+                    }) => {
                         stats.sweeps.fetch_add(1, Ordering::Relaxed);
                         stats
                             .holds_expired

@@ -14,22 +14,45 @@ use std::io;
 use boxoffice_statemachine::{codec, Command, Outcome};
 use serde::{Deserialize, Serialize};
 
-/// What one Raft entry carries: a batch of ticketing commands, applied in order.
+use crate::meta::{MetaCommand, MetaOutcome};
+
+/// What one Raft entry carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Proposal {
-    pub commands: Vec<Command>,
+pub enum Proposal {
+    /// For a data group: ticketing commands, applied in order.
+    Tickets(Vec<Command>),
+    /// For the meta group: a change to the cluster map.
+    Cluster(MetaCommand),
 }
 
 impl fmt::Display for Proposal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "proposal of {} command(s)", self.commands.len())
+        match self {
+            Proposal::Tickets(commands) => write!(f, "{} ticketing command(s)", commands.len()),
+            Proposal::Cluster(command) => write!(f, "cluster map change {command:?}"),
+        }
     }
 }
 
-/// The outcomes of a proposal's commands, in the same order.
+/// What applying a proposal answered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProposalOutcomes {
-    pub outcomes: Vec<Outcome>,
+pub enum ProposalOutcomes {
+    /// A blank or membership entry.
+    #[default]
+    None,
+    /// The outcome of each ticketing command, in order.
+    Tickets(Vec<Outcome>),
+    Cluster(MetaOutcome),
+}
+
+impl ProposalOutcomes {
+    /// The ticketing outcomes (none for other entries).
+    pub fn into_tickets(self) -> Vec<Outcome> {
+        match self {
+            ProposalOutcomes::Tickets(outcomes) => outcomes,
+            _ => Vec::new(),
+        }
+    }
 }
 
 openraft::declare_raft_types!(
@@ -56,4 +79,10 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, 
 /// A RocksDB failure as openraft wants storage errors.
 pub(crate) fn rocks(error: rocksdb::Error) -> io::Error {
     io::Error::other(error)
+}
+
+/// A copy of a group's current Raft metrics (role, leader, indexes, replication progress).
+pub fn metrics(raft: &transport::GroupRaft) -> openraft::RaftMetrics<TypeConfig> {
+    use openraft::async_runtime::watch::WatchReceiver;
+    raft.metrics().borrow_watched().clone()
 }

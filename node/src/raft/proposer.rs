@@ -69,10 +69,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// A command's outcome and the log index of the Raft entry that carried it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub outcome: Outcome,
+    pub log_index: u64,
+}
+
 struct Pending {
     request_id: RequestId,
     action: Action,
-    reply: oneshot::Sender<Result<Outcome, ProposeError>>,
+    reply: oneshot::Sender<Result<Committed, ProposeError>>,
 }
 
 /// A handle to submit commands to one group's batching proposer.
@@ -102,7 +109,7 @@ impl Proposer {
         &self,
         request_id: RequestId,
         action: Action,
-    ) -> Result<Outcome, ProposeError> {
+    ) -> Result<Committed, ProposeError> {
         let (reply, outcome) = oneshot::channel();
         self.queue
             .try_send(Pending {
@@ -162,13 +169,15 @@ async fn run(
             .unzip();
         let raft = raft.clone();
         tokio::spawn(async move {
-            let result = raft.client_write(Proposal { commands }).await;
+            let result = raft.client_write(Proposal::Tickets(commands)).await;
             drop(permit);
             match result {
                 Ok(response) => {
-                    for (reply, outcome) in replies.into_iter().zip(response.data.outcomes) {
+                    let log_index = response.log_id.index;
+                    let outcomes = response.data.into_tickets();
+                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
                         // A caller that gave up no longer listens; its outcome stays remembered.
-                        let _ = reply.send(Ok(outcome));
+                        let _ = reply.send(Ok(Committed { outcome, log_index }));
                     }
                 }
                 Err(error) => {

@@ -5,24 +5,40 @@
 //! RocksDB write batch. Those two Raft records live in the group's state keys under tags the
 //! ticketing state machine never uses, so a snapshot (every key of the group, in order) carries
 //! them and the state hash covers them.
+//!
+//! Group 0 applies cluster map changes instead (`crate::meta`): the map is one record in its
+//! state, and each change is published on a watch channel for the node's routing and reconciler.
 
 use std::io::{self, Cursor};
 use std::sync::{Arc, Mutex};
 
-use boxoffice_statemachine::{apply, snapshot, Store, Txn};
+use boxoffice_statemachine::{apply, snapshot, Outcome, Rejection, Store, Txn};
 use futures_util::{Stream, TryStreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
 
-use super::{decode, encode, rocks, ProposalOutcomes, TypeConfig};
+use tokio::sync::watch;
+
+use super::{decode, encode, rocks, Proposal, ProposalOutcomes, TypeConfig};
+use crate::meta::{ClusterMap, MetaOutcome, MetaRefusal, META_GROUP};
 use crate::storage::{group_key, GroupId, GroupState, NodeStorage, CF_STATE};
 
 /// Key (within the group's state) of the last applied log id. Ticketing tags are all below 0x80.
 const LAST_APPLIED: &[u8] = &[0xf0];
 /// Key (within the group's state) of the last applied membership.
 const MEMBERSHIP: &[u8] = &[0xf1];
+/// Key (within group 0's state) of the cluster map.
+const CLUSTER_MAP: &[u8] = &[0xe0];
+
+/// The cluster map as this replica of group 0 has applied it.
+#[derive(Debug, Clone, Default)]
+pub struct MetaView {
+    pub map: Arc<ClusterMap>,
+    /// Group 0's applied log index (0 before the first entry).
+    pub applied_index: u64,
+}
 
 /// Largest snapshot this node builds or installs in one piece, in bytes.
 const SNAPSHOT_BYTES_MAX: usize = 1 << 30;
@@ -33,17 +49,47 @@ pub struct StateMachine {
     state: GroupState,
     /// The latest snapshot built or installed, shared with the snapshot builders cloned from here.
     current: Arc<Mutex<Option<CurrentSnapshot>>>,
+    /// Group 0 only: where the applied cluster map is published.
+    meta: Option<watch::Sender<MetaView>>,
 }
 
 /// A snapshot's meta and bytes.
 type CurrentSnapshot = (SnapshotMetaOf<TypeConfig>, Vec<u8>);
 
 impl StateMachine {
+    /// The state machine of data group `group`.
     pub fn new(storage: NodeStorage, group: GroupId) -> StateMachine {
         StateMachine {
             state: storage.group_state(group),
             current: Arc::default(),
+            meta: None,
         }
+    }
+
+    /// The state machine of group 0, and a receiver of the cluster map it applies (starting with
+    /// the map on disk).
+    pub fn meta(
+        storage: NodeStorage,
+    ) -> Result<(StateMachine, watch::Receiver<MetaView>), io::Error> {
+        let mut machine = StateMachine::new(storage, META_GROUP);
+        let (sender, receiver) = watch::channel(MetaView::default());
+        machine.meta = Some(sender);
+        machine.publish_meta()?;
+        Ok((machine, receiver))
+    }
+
+    /// Publishes group 0's map and applied index as they are on disk.
+    fn publish_meta(&self) -> Result<(), io::Error> {
+        let Some(sender) = &self.meta else {
+            return Ok(());
+        };
+        let map: ClusterMap = self.read_key(CLUSTER_MAP)?.unwrap_or_default();
+        let (applied, _) = self.read_meta()?;
+        sender.send_replace(MetaView {
+            map: Arc::new(map),
+            applied_index: applied.map_or(0, |log_id| log_id.index),
+        });
+        Ok(())
     }
 
     /// The group's ticketing state (for queries).
@@ -71,6 +117,13 @@ impl StateMachine {
         let bytes = self.state.get(key).map_err(io::Error::other)?;
         bytes.map(|b| decode(&b)).transpose()
     }
+}
+
+/// The log index `state` has applied (0 before the first entry).
+pub fn applied_index(state: &GroupState) -> Result<u64, io::Error> {
+    let bytes = state.get(LAST_APPLIED).map_err(io::Error::other)?;
+    let log_id: Option<LogIdOf<TypeConfig>> = bytes.map(|b| decode(&b)).transpose()?;
+    Ok(log_id.map_or(0, |l| l.index))
 }
 
 /// A snapshot's bytes: the group's state keys and values, in key order.
@@ -129,19 +182,39 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut txn = Txn::new(&self.state);
         let mut responses = Vec::new();
+        // Group 0: the map as changed by this batch so far.
+        let mut map: Option<ClusterMap> = None;
+        let mut last_log_id = None;
         while let Some((entry, responder)) = entries.try_next().await? {
             let log_id = entry.log_id();
             let outcomes = match &entry.payload {
                 EntryPayload::Blank => ProposalOutcomes::default(),
-                EntryPayload::Normal(proposal) => {
-                    let mut outcomes = Vec::with_capacity(proposal.commands.len());
-                    for command in &proposal.commands {
+                EntryPayload::Normal(Proposal::Tickets(commands)) if self.meta.is_none() => {
+                    let mut outcomes = Vec::with_capacity(commands.len());
+                    for command in commands {
                         let applied = apply(&txn, command).map_err(io::Error::other)?;
                         txn.absorb(applied.writes);
                         outcomes.push(applied.outcome);
                     }
-                    ProposalOutcomes { outcomes }
+                    ProposalOutcomes::Tickets(outcomes)
                 }
+                EntryPayload::Normal(Proposal::Tickets(commands)) => {
+                    let refusal = Outcome::Rejected(Rejection::InvalidRequest {
+                        reason: "group 0 holds the cluster map, not events".into(),
+                    });
+                    ProposalOutcomes::Tickets(vec![refusal; commands.len()])
+                }
+                EntryPayload::Normal(Proposal::Cluster(command)) => match &self.meta {
+                    Some(sender) => {
+                        let working = map.get_or_insert_with(|| (*sender.borrow().map).clone());
+                        let outcome = working.apply(command);
+                        txn.put(CLUSTER_MAP.to_vec(), encode(&*working));
+                        ProposalOutcomes::Cluster(outcome)
+                    }
+                    None => ProposalOutcomes::Cluster(MetaOutcome::Refused(MetaRefusal::Invalid(
+                        "only group 0 changes the cluster map".into(),
+                    ))),
+                },
                 EntryPayload::Membership(membership) => {
                     let stored =
                         StoredMembershipOf::<TypeConfig>::new(Some(log_id), membership.clone());
@@ -150,6 +223,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
             };
             txn.put(LAST_APPLIED.to_vec(), encode(&log_id));
+            last_log_id = Some(log_id);
             if let Some(responder) = responder {
                 responses.push((responder, outcomes));
             }
@@ -158,6 +232,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut batch = rocksdb::WriteBatch::default();
         self.state.stage(writes, &mut batch);
         self.state.storage().db().write(batch).map_err(rocks)?;
+        if let (Some(sender), Some(last)) = (&self.meta, last_log_id) {
+            let map = match map {
+                Some(map) => Arc::new(map),
+                None => sender.borrow().map.clone(),
+            };
+            sender.send_replace(MetaView {
+                map,
+                applied_index: last.index,
+            });
+        }
         for (responder, outcomes) in responses {
             responder.send(outcomes);
         }
@@ -203,7 +287,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             ));
         }
         self.remember(meta, bytes);
-        Ok(())
+        self.publish_meta()
     }
 
     async fn get_current_snapshot(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use openraft::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
@@ -48,6 +48,8 @@ pub type GroupRaft = Raft<TypeConfig, StateMachine>;
 #[derive(Clone, Default)]
 pub struct Groups {
     rafts: Arc<RwLock<BTreeMap<GroupId, GroupRaft>>>,
+    /// When each group last heard from a leader (an AppendEntries arrived), for stale reads.
+    heard: Arc<RwLock<BTreeMap<GroupId, Instant>>>,
 }
 
 impl std::fmt::Debug for Groups {
@@ -82,6 +84,24 @@ impl Groups {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         rafts.remove(&group)
+    }
+
+    /// Records that `group`'s leader was just heard from.
+    fn heard_from_leader(&self, group: GroupId) {
+        let mut heard = self
+            .heard
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        heard.insert(group, Instant::now());
+    }
+
+    /// How long since `group` last heard from its leader (None: never, since this node started).
+    pub fn since_heard(&self, group: GroupId) -> Option<Duration> {
+        let heard = self
+            .heard
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        heard.get(&group).map(Instant::elapsed)
     }
 
     /// Every hosted group.
@@ -141,6 +161,9 @@ impl RaftTransport for RaftService {
             .append_entries(rpc)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
+        if response.is_success() {
+            self.groups.heard_from_leader(message.group);
+        }
         Ok(reply(message.group, &response))
     }
 

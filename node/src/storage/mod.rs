@@ -139,6 +139,15 @@ impl GroupState {
 
     /// Adds the state machine's `writes` to a RocksDB batch, so that they commit atomically with
     /// whatever else the caller puts in it (the Raft applied index, for one).
+    /// A consistent point-in-time view of the group's state, for queries that read many keys
+    /// while the group keeps applying.
+    pub fn reader(&self) -> GroupReader<'_> {
+        GroupReader {
+            state: self,
+            snapshot: self.storage.db.snapshot(),
+        }
+    }
+
     pub fn stage(&self, writes: WriteBatch, batch: &mut rocksdb::WriteBatch) {
         let cf = self.storage.cf(CF_STATE);
         for (key, value) in writes {
@@ -153,6 +162,26 @@ impl GroupState {
 
 fn io(error: rocksdb::Error) -> StoreError {
     StoreError::Io(error.to_string())
+}
+
+/// Where a scan of `[from, to)` in `group` starts, and the read options that stop it at `to`.
+fn scan_bounds(group: GroupId, from: &[u8], to: &[u8]) -> (Vec<u8>, ReadOptions) {
+    let mut options = ReadOptions::default();
+    options.set_iterate_upper_bound(group_key(group, to));
+    (group_key(group, from), options)
+}
+
+/// Up to `limit` entries of a group-prefixed iterator, with the group prefix removed.
+fn collect(
+    iter: impl Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+    limit: usize,
+) -> Result<Entries, StoreError> {
+    let mut out = Vec::new();
+    for item in iter.take(limit) {
+        let (key, value) = item.map_err(io)?;
+        out.push((key[8..].to_vec(), value.into_vec()));
+    }
+    Ok(out)
 }
 
 impl Store for GroupState {
@@ -178,21 +207,10 @@ impl Store for GroupState {
         if from >= to || limit == 0 {
             return Ok(Vec::new());
         }
+        let (start, options) = scan_bounds(self.group, from, to);
         let cf = self.storage.cf(CF_STATE);
-        let start = group_key(self.group, from);
-        let mut options = ReadOptions::default();
-        options.set_iterate_upper_bound(group_key(self.group, to));
-        let iter = self.storage.db.iterator_cf_opt(
-            cf,
-            options,
-            IteratorMode::From(&start, Direction::Forward),
-        );
-        let mut out = Vec::new();
-        for item in iter.take(limit) {
-            let (key, value) = item.map_err(io)?;
-            out.push((key[8..].to_vec(), value.into_vec()));
-        }
-        Ok(out)
+        let mode = IteratorMode::From(&start, Direction::Forward);
+        collect(self.storage.db.iterator_cf_opt(cf, options, mode), limit)
     }
 }
 
@@ -201,5 +219,47 @@ impl KvStore for GroupState {
         let mut batch = rocksdb::WriteBatch::default();
         self.stage(writes, &mut batch);
         self.storage.db.write(batch).map_err(io)
+    }
+}
+
+/// A group's state as of one moment (a RocksDB snapshot), seen through the `Store` trait.
+pub struct GroupReader<'a> {
+    state: &'a GroupState,
+    snapshot: rocksdb::Snapshot<'a>,
+}
+
+impl std::fmt::Debug for GroupReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupReader")
+            .field("group", &self.state.group)
+            .finish()
+    }
+}
+
+impl Store for GroupReader<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self.state.storage.cf(CF_STATE);
+        self.snapshot
+            .get_cf(cf, group_key(self.state.group, key))
+            .map_err(io)
+    }
+
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        let cf = self.state.storage.cf(CF_STATE);
+        let value = self
+            .snapshot
+            .get_pinned_cf(cf, group_key(self.state.group, key))
+            .map_err(io)?;
+        Ok(value.map(|v| visit(&v)).is_some())
+    }
+
+    fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        if from >= to || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (start, options) = scan_bounds(self.state.group, from, to);
+        let cf = self.state.storage.cf(CF_STATE);
+        let mode = IteratorMode::From(&start, Direction::Forward);
+        collect(self.snapshot.iterator_cf_opt(cf, options, mode), limit)
     }
 }

@@ -1,0 +1,816 @@
+//! The public gRPC API (`boxoffice.v1.Boxoffice`) served by every node: routing each request to
+//! the group its event lives on, proposing commands through that group's batching proposer,
+//! linearizable and stale reads, cluster status, audits and bootstrap; and `ApiError`, the one error
+//! type of this boundary with its one mapping to a gRPC status and `ErrorDetail`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxoffice_client::proto::{
+    self, boxoffice_server::Boxoffice, boxoffice_server::BoxofficeServer,
+};
+use boxoffice_client::wire::{self as convert, CommandRequest};
+use boxoffice_statemachine::{
+    invariants, query, snapshot, Action, EventId, HoldId, OrderId, Outcome, RequestId,
+};
+use openraft::{ReadPolicy, ServerState};
+use prost::Message;
+use tonic::{Code, Request, Response, Status};
+
+use crate::meta::{MetaCommand, MetaOutcome, MetaRefusal, NodeAddress, META_GROUP};
+use crate::node::{BootstrapError, NodeState};
+use crate::raft::proposer::{Clock, ProposeError, SystemClock};
+use crate::raft::transport::GroupRaft;
+use crate::raft::{Proposal, ProposalOutcomes};
+use crate::storage::{GroupId, GroupState};
+
+/// How long a request waits for this node's cluster map to reach the caller's meta index.
+const META_WAIT: Duration = Duration::from_secs(5);
+/// When a caller should retry after NO_LEADER or OVERLOADED, in milliseconds.
+const RETRY_AFTER_MS: u64 = 100;
+/// Events listed in one page, and customer orders in one reply.
+const LIST_LIMIT_MAX: usize = 1_000;
+/// Event placements reported by one cluster status.
+const STATUS_EVENTS_MAX: usize = 10_000;
+/// Largest request the API decodes, in bytes.
+const API_MESSAGE_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Why the API did not answer with an outcome. Logged where it is produced, mapped to the wire once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    #[error("group {group} is led by node {leader:?} ({address:?})")]
+    NotLeader {
+        group: GroupId,
+        leader: Option<u64>,
+        address: Option<String>,
+    },
+    #[error("this node holds no replica of group {group}")]
+    WrongGroup {
+        group: GroupId,
+        replicas: Vec<String>,
+    },
+    #[error("no such event: {0}")]
+    UnknownEvent(String),
+    #[error("group {group} has no leader at the moment")]
+    NoLeader { group: GroupId },
+    #[error("group {group} is overloaded")]
+    Overloaded { group: GroupId },
+    #[error("timed out: {0}")]
+    Timeout(String),
+    #[error("the cluster is already bootstrapped")]
+    AlreadyBootstrapped,
+    #[error("the cluster is not bootstrapped yet")]
+    NotBootstrapped,
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable code carried in `ErrorDetail.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            ApiError::NotLeader { .. } => "NOT_LEADER",
+            ApiError::WrongGroup { .. } => "WRONG_GROUP",
+            ApiError::UnknownEvent(_) => "UNKNOWN_EVENT",
+            ApiError::NoLeader { .. } => "NO_LEADER",
+            ApiError::Overloaded { .. } => "OVERLOADED",
+            ApiError::Timeout(_) => "TIMEOUT",
+            ApiError::AlreadyBootstrapped => "ALREADY_BOOTSTRAPPED",
+            ApiError::NotBootstrapped => "NOT_BOOTSTRAPPED",
+            ApiError::Unavailable(_) => "UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    fn grpc_code(&self) -> Code {
+        match self {
+            ApiError::InvalidArgument(_) => Code::InvalidArgument,
+            ApiError::NotLeader { .. }
+            | ApiError::WrongGroup { .. }
+            | ApiError::AlreadyBootstrapped
+            | ApiError::NotBootstrapped => Code::FailedPrecondition,
+            ApiError::UnknownEvent(_) => Code::NotFound,
+            ApiError::NoLeader { .. } | ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Overloaded { .. } => Code::ResourceExhausted,
+            ApiError::Timeout(_) => Code::DeadlineExceeded,
+            ApiError::Internal(_) => Code::Internal,
+        }
+    }
+
+    /// The gRPC status: code, message, and an encoded `ErrorDetail` in the details.
+    pub fn into_status(self, meta_index: u64) -> Status {
+        let mut detail = proto::ErrorDetail {
+            code: self.code().to_string(),
+            meta_index,
+            ..proto::ErrorDetail::default()
+        };
+        match &self {
+            ApiError::NotLeader {
+                group,
+                leader,
+                address,
+            } => {
+                detail.group = Some(*group);
+                detail.leader_id = *leader;
+                detail.leader_address.clone_from(address);
+            }
+            ApiError::WrongGroup { group, replicas } => {
+                detail.group = Some(*group);
+                detail.replica_addresses.clone_from(replicas);
+            }
+            ApiError::NoLeader { group } | ApiError::Overloaded { group } => {
+                detail.group = Some(*group);
+                detail.retry_after_ms = Some(RETRY_AFTER_MS);
+            }
+            _ => {}
+        }
+        Status::with_details(
+            self.grpc_code(),
+            self.to_string(),
+            detail.encode_to_vec().into(),
+        )
+    }
+}
+
+/// The API's service object.
+#[derive(Debug, Clone)]
+pub struct ApiService {
+    node: Arc<NodeState>,
+}
+
+type ApiResult<T> = Result<Response<T>, Status>;
+
+impl ApiService {
+    /// The tonic service, with message size bounds.
+    pub fn server(node: Arc<NodeState>) -> BoxofficeServer<ApiService> {
+        BoxofficeServer::new(ApiService { node })
+            .max_decoding_message_size(API_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(64 * 1024 * 1024)
+    }
+
+    fn meta_index(&self) -> u64 {
+        self.node.meta_view.borrow().applied_index
+    }
+
+    /// Maps an error to the wire, logging what deserves a log line once, here.
+    fn fail(&self, error: ApiError) -> Status {
+        match &error {
+            ApiError::Internal(_) | ApiError::Unavailable(_) => {
+                tracing::warn!(code = error.code(), %error, "request failed")
+            }
+            _ => tracing::debug!(code = error.code(), %error, "request refused"),
+        }
+        error.into_status(self.meta_index())
+    }
+
+    /// The gRPC address of node `id` in the cluster map.
+    fn address_of(&self, id: u64) -> Option<String> {
+        self.node.map().map.nodes.get(&id).map(|a| a.grpc.clone())
+    }
+
+    fn not_leader(&self, group: GroupId, leader: Option<u64>) -> ApiError {
+        match leader {
+            Some(leader) if leader != self.node.id => ApiError::NotLeader {
+                group,
+                leader: Some(leader),
+                address: self.address_of(leader),
+            },
+            _ => ApiError::NoLeader { group },
+        }
+    }
+
+    async fn wait_meta(&self, index: u64) -> Result<(), ApiError> {
+        if self.node.meta_applied(index, META_WAIT).await {
+            Ok(())
+        } else {
+            Err(ApiError::Timeout(format!(
+                "this node's cluster map did not reach index {index}"
+            )))
+        }
+    }
+
+    /// The group `event` lives on. An event this node's map does not know is looked up again on
+    /// group 0's leader after a read-index round (the caller is sent there if that is not us); with
+    /// `place`, an unknown event is placed (seats, dedicated).
+    async fn group_of(
+        &self,
+        event: &EventId,
+        place: Option<(u64, bool)>,
+    ) -> Result<GroupId, ApiError> {
+        let view = self.node.map();
+        if let Some(&group) = view.map.events.get(event) {
+            return Ok(group);
+        }
+        if !view.map.bootstrapped && self.node.meta.current_leader().await.is_none() {
+            return Err(ApiError::NotBootstrapped);
+        }
+        self.node
+            .meta
+            .ensure_linearizable(ReadPolicy::ReadIndex)
+            .await
+            .map_err(|e| match e.forward_to_leader() {
+                Some(forward) => self.not_leader(META_GROUP, forward.leader_id),
+                None => ApiError::Unavailable(e.to_string()),
+            })?;
+        let view = self.node.map();
+        if !view.map.bootstrapped {
+            return Err(ApiError::NotBootstrapped);
+        }
+        if let Some(&group) = view.map.events.get(event) {
+            return Ok(group);
+        }
+        let Some((seats, dedicated)) = place else {
+            return Err(ApiError::UnknownEvent(event.to_string()));
+        };
+        let command = MetaCommand::PlaceEvent {
+            event: event.clone(),
+            seats,
+            dedicated,
+        };
+        let written = self
+            .node
+            .meta
+            .client_write(Proposal::Cluster(command))
+            .await
+            .map_err(|e| match e.forward_to_leader() {
+                Some(forward) => self.not_leader(META_GROUP, forward.leader_id),
+                None => ApiError::Unavailable(e.to_string()),
+            })?;
+        match written.data {
+            ProposalOutcomes::Cluster(MetaOutcome::Placed { group, .. }) => {
+                tracing::info!(%event, group, dedicated, "event placed");
+                Ok(group)
+            }
+            ProposalOutcomes::Cluster(MetaOutcome::Refused(MetaRefusal::NotBootstrapped)) => {
+                Err(ApiError::NotBootstrapped)
+            }
+            ProposalOutcomes::Cluster(MetaOutcome::Refused(refusal)) => {
+                Err(ApiError::Unavailable(refusal.to_string()))
+            }
+            other => Err(ApiError::Internal(format!("placement answered {other:?}"))),
+        }
+    }
+
+    /// This node's replica of `group`, or where to go instead.
+    fn hosted(
+        &self,
+        group: GroupId,
+    ) -> Result<(GroupRaft, crate::raft::proposer::Proposer), ApiError> {
+        if let Some(hosted) = self.node.data_group(group) {
+            return Ok(hosted);
+        }
+        let view = self.node.map();
+        match view.map.groups.get(&group) {
+            // Placed here a moment ago; the reconciler is starting it.
+            Some(placement) if placement.replicas.contains(&self.node.id) => {
+                Err(ApiError::NoLeader { group })
+            }
+            Some(placement) => Err(ApiError::WrongGroup {
+                group,
+                replicas: placement
+                    .replicas
+                    .iter()
+                    .filter_map(|id| view.map.nodes.get(id).map(|a| a.grpc.clone()))
+                    .collect(),
+            }),
+            None => Err(ApiError::Internal(format!(
+                "group {group} is not in the map"
+            ))),
+        }
+    }
+
+    /// Routes and proposes one command; the state machine's outcome comes back as the reply.
+    async fn submit<R: CommandRequest>(
+        &self,
+        request: Request<R>,
+        placement: Option<bool>,
+    ) -> Result<proto::CommandReply, ApiError> {
+        let request = request.into_inner();
+        let options = request.options().cloned().unwrap_or_default();
+        let request_id = RequestId::new(options.request_id)
+            .map_err(|e| ApiError::InvalidArgument(format!("request_id: {e}")))?;
+        let action = request
+            .action()
+            .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+        self.wait_meta(options.meta_index_min).await?;
+        let event = action
+            .event()
+            .cloned()
+            .ok_or_else(|| ApiError::InvalidArgument("the command names no event".into()))?;
+        let place = match (&action, placement) {
+            (Action::CreateEvent(spec), Some(dedicated)) => match spec.capacity() {
+                Ok((seats, places)) => Some((u64::from(seats) + u64::from(places), dedicated)),
+                // Refused before it touches the cluster map or any log.
+                Err(rejection) => {
+                    return Ok(self.reply(Outcome::Rejected(rejection), 0, 0));
+                }
+            },
+            _ => None,
+        };
+        let group = self.group_of(&event, place).await?;
+        let (_, proposer) = self.hosted(group)?;
+        match proposer.propose(request_id, action).await {
+            Ok(committed) => Ok(self.reply(committed.outcome, group, committed.log_index)),
+            Err(ProposeError::NotLeader { leader }) => Err(self.not_leader(group, leader)),
+            Err(ProposeError::Overloaded) => Err(ApiError::Overloaded { group }),
+            Err(ProposeError::Stopped) => Err(ApiError::Unavailable(format!(
+                "group {group} is shutting down on this node"
+            ))),
+            Err(ProposeError::Raft(message)) => Err(ApiError::Unavailable(message)),
+        }
+    }
+
+    fn reply(&self, outcome: Outcome, group: GroupId, log_index: u64) -> proto::CommandReply {
+        proto::CommandReply {
+            outcome: Some(convert::outcome_to_proto(&outcome)),
+            group,
+            log_index,
+            meta_index: self.meta_index(),
+        }
+    }
+
+    /// This node's replica of `group`, ready to read with the requested consistency.
+    async fn read_group(
+        &self,
+        group: GroupId,
+        read: Option<&proto::ReadOptions>,
+    ) -> Result<(GroupState, proto::ReadInfo), ApiError> {
+        let stale = read.is_some_and(|r| r.consistency() == proto::Consistency::Stale);
+        let (raft, _) = self.hosted(group)?;
+        if !stale {
+            raft.ensure_linearizable(ReadPolicy::ReadIndex)
+                .await
+                .map_err(|e| match e.forward_to_leader() {
+                    Some(forward) => self.not_leader(group, forward.leader_id),
+                    None => ApiError::Unavailable(e.to_string()),
+                })?;
+        }
+        let state = self.node.storage.group_state(group);
+        let info = {
+            let metrics = crate::raft::metrics(&raft);
+            let applied = metrics.last_applied.as_ref().map_or(0, |l| l.index);
+            let committed = metrics.cluster_committed.as_ref().map_or(0, |l| l.index);
+            let staleness_bound_ms = if metrics.state == ServerState::Leader {
+                0
+            } else {
+                self.node.groups.since_heard(group).map_or(u64::MAX, |d| {
+                    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+                })
+            };
+            proto::ReadInfo {
+                group,
+                served_by: self.node.id,
+                linearizable: !stale,
+                applied_index: applied,
+                leader_commit_index: committed.max(applied),
+                state_time_ms: 0,
+                staleness_bound_ms,
+                meta_index: self.meta_index(),
+            }
+        };
+        let state_time_ms = query::state_time(&state.reader()).map_err(internal)?;
+        Ok((
+            state,
+            proto::ReadInfo {
+                state_time_ms,
+                ..info
+            },
+        ))
+    }
+
+    /// The group of `event` and a reader of it, after the caller's meta wait.
+    async fn read_event(
+        &self,
+        event: &EventId,
+        read: Option<&proto::ReadOptions>,
+    ) -> Result<(GroupState, proto::ReadInfo), ApiError> {
+        self.wait_meta(read.map_or(0, |r| r.meta_index_min)).await?;
+        let group = self.group_of(event, None).await?;
+        self.read_group(group, read).await
+    }
+
+    fn group_info(&self, group: GroupId, replicas: Vec<u64>) -> proto::GroupInfo {
+        let mut info = proto::GroupInfo {
+            group,
+            replicas,
+            ..proto::GroupInfo::default()
+        };
+        let raft = if group == META_GROUP {
+            Some(self.node.meta.clone())
+        } else {
+            self.node.data_group(group).map(|(raft, _)| raft)
+        };
+        if let Some(raft) = raft {
+            let metrics = crate::raft::metrics(&raft);
+            info.leader_id = metrics.current_leader;
+            info.term = metrics.current_term;
+            info.applied_index = Some(metrics.last_applied.as_ref().map_or(0, |l| l.index));
+            info.commit_index = Some(metrics.local_committed.as_ref().map_or(0, |l| l.index));
+            info.snapshot_index = metrics.snapshot.as_ref().map(|l| l.index);
+            info.purged_index = metrics.purged.as_ref().map(|l| l.index);
+            if let Some(progress) = &metrics.replication {
+                let last = metrics.last_log_index.unwrap_or(0);
+                info.replica_progress = progress
+                    .iter()
+                    .map(|(node, matched)| {
+                        let matched = matched.as_ref().map(|l| l.index);
+                        proto::ReplicaInfo {
+                            node_id: *node,
+                            matched_index: matched,
+                            lag_entries: last.saturating_sub(matched.unwrap_or(0)),
+                        }
+                    })
+                    .collect();
+            }
+        }
+        info
+    }
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(error.to_string())
+}
+
+fn parse<T: std::str::FromStr>(field: &str, value: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e| ApiError::InvalidArgument(format!("{field}: {e}")))
+}
+
+fn now_ms() -> u64 {
+    SystemClock.now_ms()
+}
+
+#[tonic::async_trait]
+impl Boxoffice for ApiService {
+    async fn create_event(
+        &self,
+        request: Request<proto::CreateEventRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        let dedicated = request.get_ref().dedicated_group;
+        self.submit(request, Some(dedicated))
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn set_event_status(
+        &self,
+        request: Request<proto::SetEventStatusRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn hold(&self, request: Request<proto::HoldRequest>) -> ApiResult<proto::CommandReply> {
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn extend_hold(
+        &self,
+        request: Request<proto::ExtendHoldRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn release(
+        &self,
+        request: Request<proto::ReleaseRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn buy(&self, request: Request<proto::BuyRequest>) -> ApiResult<proto::CommandReply> {
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn cancel_order(
+        &self,
+        request: Request<proto::CancelOrderRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn block_seats(
+        &self,
+        request: Request<proto::SeatsRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        let request = request.map(|r| convert::SeatsCommand {
+            request: r,
+            block: true,
+        });
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn unblock_seats(
+        &self,
+        request: Request<proto::SeatsRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        let request = request.map(|r| convert::SeatsCommand {
+            request: r,
+            block: false,
+        });
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn get_event(
+        &self,
+        request: Request<proto::EventRequest>,
+    ) -> ApiResult<proto::EventReply> {
+        let request = request.into_inner();
+        let result = async {
+            let event = parse::<EventId>("event_id", &request.event_id)?;
+            let (state, read) = self.read_event(&event, request.read.as_ref()).await?;
+            let view = query::event(&state.reader(), &event, now_ms()).map_err(internal)?;
+            let view = view.ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
+            let mut event = convert::event_to_proto(&view);
+            event.group = read.group;
+            Ok(proto::EventReply {
+                event: Some(event),
+                read: Some(read),
+            })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn list_events(
+        &self,
+        request: Request<proto::ListEventsRequest>,
+    ) -> ApiResult<proto::ListEventsReply> {
+        let request = request.into_inner();
+        let result = async {
+            self.wait_meta(request.read.as_ref().map_or(0, |r| r.meta_index_min))
+                .await?;
+            let after = if request.after_event_id.is_empty() {
+                None
+            } else {
+                Some(parse::<EventId>("after_event_id", &request.after_event_id)?)
+            };
+            let limit = match request.limit {
+                0 => 100,
+                n => (n as usize).min(LIST_LIMIT_MAX),
+            };
+            let (state, read) = self
+                .read_group(request.group, request.read.as_ref())
+                .await?;
+            let views = query::events(&state.reader(), after.as_ref(), limit, now_ms())
+                .map_err(internal)?;
+            let events = views
+                .iter()
+                .map(|view| {
+                    let mut event = convert::event_to_proto(view);
+                    event.group = request.group;
+                    event
+                })
+                .collect();
+            Ok(proto::ListEventsReply {
+                events,
+                read: Some(read),
+            })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn get_seat_map(
+        &self,
+        request: Request<proto::SeatMapRequest>,
+    ) -> ApiResult<proto::SeatMapReply> {
+        let request = request.into_inner();
+        let result = async {
+            let event = parse::<EventId>("event_id", &request.event_id)?;
+            let (state, read) = self.read_event(&event, request.read.as_ref()).await?;
+            let map = query::seat_map(
+                &state.reader(),
+                &event,
+                request.section.as_deref(),
+                now_ms(),
+            )
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
+            let (sections, ga_areas) = convert::seat_map_to_proto(&map);
+            Ok(proto::SeatMapReply {
+                event_id: event.to_string(),
+                sections,
+                ga_areas,
+                read: Some(read),
+            })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn get_hold(&self, request: Request<proto::HoldQuery>) -> ApiResult<proto::HoldReply> {
+        let request = request.into_inner();
+        let result = async {
+            let hold = parse::<HoldId>("hold_id", &request.hold_id)?;
+            let (state, read) = self.read_event(&hold.event, request.read.as_ref()).await?;
+            let view = query::hold(&state.reader(), &hold, now_ms()).map_err(internal)?;
+            Ok(proto::HoldReply {
+                hold: view.as_ref().map(convert::hold_to_proto),
+                read: Some(read),
+            })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn get_order(&self, request: Request<proto::OrderQuery>) -> ApiResult<proto::OrderReply> {
+        let request = request.into_inner();
+        let result = async {
+            let order = parse::<OrderId>("order_id", &request.order_id)?;
+            let (state, read) = self.read_event(&order.event, request.read.as_ref()).await?;
+            let view = query::order(&state.reader(), &order).map_err(internal)?;
+            Ok(proto::OrderReply {
+                order: view.as_ref().map(convert::order_to_proto),
+                read: Some(read),
+            })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn list_customer_orders(
+        &self,
+        request: Request<proto::CustomerOrdersRequest>,
+    ) -> ApiResult<proto::OrdersReply> {
+        let request = request.into_inner();
+        let result = async {
+            let event = parse::<EventId>("event_id", &request.event_id)?;
+            let customer = boxoffice_statemachine::CustomerId::new(request.customer_id.clone())
+                .map_err(|e| ApiError::InvalidArgument(format!("customer_id: {e}")))?;
+            let (state, read) = self.read_event(&event, request.read.as_ref()).await?;
+            let views = query::customer_orders(&state.reader(), &customer, LIST_LIMIT_MAX)
+                .map_err(internal)?;
+            Ok(proto::OrdersReply {
+                orders: views
+                    .iter()
+                    .filter(|o| o.id.event == event)
+                    .map(convert::order_to_proto)
+                    .collect(),
+                read: Some(read),
+            })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn cluster_status(
+        &self,
+        _request: Request<proto::ClusterStatusRequest>,
+    ) -> ApiResult<proto::ClusterStatusReply> {
+        let view = self.node.map();
+        let map = &view.map;
+        let meta = self.group_info(META_GROUP, map.nodes.keys().copied().collect());
+        let mut groups = vec![meta.clone()];
+        for (&id, placement) in &map.groups {
+            let mut info = self.group_info(id, placement.replicas.clone());
+            info.events = placement.events;
+            info.seats = placement.seats;
+            info.dedicated_to = placement.dedicated_to.as_ref().map(ToString::to_string);
+            groups.push(info);
+        }
+        Ok(Response::new(proto::ClusterStatusReply {
+            served_by: self.node.id,
+            bootstrapped: map.bootstrapped,
+            meta_index: view.applied_index,
+            meta_leader_id: meta.leader_id,
+            nodes: map
+                .nodes
+                .iter()
+                .map(|(&node_id, a)| proto::NodeInfo {
+                    node_id,
+                    grpc_address: a.grpc.clone(),
+                    http_address: a.http.clone(),
+                })
+                .collect(),
+            groups,
+            events: map
+                .events
+                .iter()
+                .take(STATUS_EVENTS_MAX)
+                .map(|(event, &group)| proto::EventPlacement {
+                    event_id: event.to_string(),
+                    group,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn audit_replica(
+        &self,
+        request: Request<proto::AuditRequest>,
+    ) -> ApiResult<proto::AuditReply> {
+        let group = request.into_inner().group;
+        let node_id = self.node.id;
+        let result = async {
+            let raft = if group == META_GROUP {
+                self.node.meta.clone()
+            } else {
+                self.hosted(group)?.0
+            };
+            let audit = raft
+                .with_state_machine(move |sm: &mut crate::raft::state_machine::StateMachine| {
+                    Box::pin(async move {
+                        let state = sm.state();
+                        let reader = state.reader();
+                        let hash = snapshot::state_hash(&reader).map_err(|e| e.to_string())?;
+                        let applied = crate::raft::state_machine::applied_index(state)
+                            .map_err(|e| e.to_string())?;
+                        let audit = if group == META_GROUP {
+                            Ok(invariants::Audit::default())
+                        } else {
+                            invariants::check(&reader).map_err(|v| v.to_string())
+                        };
+                        Ok::<_, String>((hash, applied, audit))
+                    })
+                })
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?
+                .map_err(ApiError::Internal)?;
+            let (hash, applied_index, audit) = audit;
+            let (audit, violation) = match audit {
+                Ok(audit) => (audit, String::new()),
+                Err(violation) => {
+                    tracing::error!(group, %violation, "replica fails the invariant audit");
+                    (invariants::Audit::default(), violation)
+                }
+            };
+            Ok(proto::AuditReply {
+                node_id,
+                group,
+                applied_index,
+                state_hash: format!("{hash:032x}"),
+                violation,
+                events: audit.events,
+                counts: Some(convert::counts_to_proto(&audit.counts)),
+                active_holds: audit.active_holds,
+                confirmed_orders: audit.confirmed_orders,
+            })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn bootstrap(
+        &self,
+        request: Request<proto::BootstrapRequest>,
+    ) -> ApiResult<proto::BootstrapReply> {
+        let request = request.into_inner();
+        let result = async {
+            let mut nodes = BTreeMap::new();
+            for node in request.nodes {
+                let address = NodeAddress {
+                    grpc: node.grpc_address,
+                    http: node.http_address,
+                };
+                if nodes.insert(node.node_id, address).is_some() {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "node {} is listed twice",
+                        node.node_id
+                    )));
+                }
+            }
+            match self.node.bootstrap(nodes, request.data_groups).await {
+                Ok((meta_index, data_groups)) => Ok(proto::BootstrapReply {
+                    meta_index,
+                    data_groups,
+                }),
+                Err(BootstrapError::AlreadyBootstrapped) => Err(ApiError::AlreadyBootstrapped),
+                Err(BootstrapError::Invalid(reason)) => Err(ApiError::InvalidArgument(reason)),
+                Err(BootstrapError::NotLeader { leader }) => {
+                    Err(self.not_leader(META_GROUP, leader))
+                }
+                Err(BootstrapError::NoLeader) => Err(ApiError::NoLeader { group: META_GROUP }),
+                Err(BootstrapError::Raft(message)) => Err(ApiError::Unavailable(message)),
+            }
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+}

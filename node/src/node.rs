@@ -1,0 +1,508 @@
+//! A running `boxofficed`: the node's RocksDB, its Raft groups (group 0 and the data groups the
+//! cluster map gives it), their proposers and expiry sweepers, the reconciler that follows the map,
+//! the leader balancer, and one gRPC server for Raft traffic and the public API.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::{BasicNode, Raft, ServerState};
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::ApiService;
+use crate::config::NodeConfig;
+use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, META_GROUP};
+use crate::raft::expiry::{start_sweeper, SweepStats};
+use crate::raft::log_store::LogStore;
+use crate::raft::proposer::{Proposer, ProposerLimits, SystemClock};
+use crate::raft::state_machine::{MetaView, StateMachine};
+use crate::raft::transport::{GroupNetwork, GroupRaft, Groups, PeerChannels, RaftService};
+use crate::raft::Proposal;
+use crate::storage::{GroupId, NodeStorage, StorageError};
+
+/// How often the leader of a group sweeps expired holds.
+const EXPIRY_SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// How often a leader checks whether a group's preferred leader should take over.
+const LEADER_BALANCE_EVERY: Duration = Duration::from_secs(2);
+/// How long bootstrap waits for group 0 to elect a leader.
+const BOOTSTRAP_LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a node could not start or stop.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: SocketAddr, message: String },
+    #[error("Raft group {group} failed to start: {message}")]
+    Raft { group: GroupId, message: String },
+    #[error("the gRPC server failed: {0}")]
+    Server(String),
+}
+
+/// Why bootstrap did not create the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("the cluster is already bootstrapped")]
+    AlreadyBootstrapped,
+    #[error("invalid bootstrap: {0}")]
+    Invalid(String),
+    #[error("group 0 is led by node {leader:?}; bootstrap there")]
+    NotLeader { leader: Option<u64> },
+    #[error("group 0 elected no leader in time")]
+    NoLeader,
+    #[error("Raft failed: {0}")]
+    Raft(String),
+}
+
+/// One hosted data group.
+struct DataGroup {
+    raft: GroupRaft,
+    proposer: Proposer,
+    sweeper: JoinHandle<()>,
+}
+
+/// What the public API and the background tasks share.
+pub struct NodeState {
+    pub id: u64,
+    pub config: NodeConfig,
+    pub storage: NodeStorage,
+    /// Every hosted Raft, group 0 included (the transport routes by it).
+    pub groups: Groups,
+    pub meta: GroupRaft,
+    pub meta_view: watch::Receiver<MetaView>,
+    pub sweep_stats: Arc<SweepStats>,
+    raft_config: Arc<openraft::Config>,
+    channels: PeerChannels,
+    data: Mutex<BTreeMap<GroupId, DataGroup>>,
+}
+
+impl std::fmt::Debug for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeState").field("id", &self.id).finish()
+    }
+}
+
+/// A running node; `shutdown` stops it (dropping it stops the server but not the Rafts).
+pub struct Node {
+    state: Arc<NodeState>,
+    grpc_addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), String>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.state.id)
+            .field("grpc", &self.grpc_addr)
+            .finish()
+    }
+}
+
+/// openraft's configuration from ours.
+fn raft_config(config: &NodeConfig) -> Result<openraft::Config, NodeError> {
+    let timings = &config.raft;
+    openraft::Config {
+        cluster_name: "boxoffice".into(),
+        heartbeat_interval: timings.heartbeat_ms,
+        election_timeout_min: timings.election_timeout_min_ms,
+        election_timeout_max: timings.election_timeout_max_ms,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timings.snapshot_after_entries),
+        max_in_snapshot_log_to_keep: 1_000,
+        snapshot_max_chunk_size: config.limits.snapshot_chunk_bytes_max as u64,
+        ..openraft::Config::default()
+    }
+    .validate()
+    .map_err(|e| NodeError::Raft {
+        group: META_GROUP,
+        message: e.to_string(),
+    })
+}
+
+impl Node {
+    /// Opens the node's storage, starts group 0 and every data group the stored cluster map gives
+    /// this node, and serves gRPC. A new node waits for `bootstrap` (or, later, a join).
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let id = config.node_id;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            NodeError::Storage(StorageError::Flusher(format!(
+                "cannot create {}: {e}",
+                config.data_dir.display()
+            )))
+        })?;
+        let storage = NodeStorage::open(&config.data_dir.join("db"))?;
+        let raft_config = Arc::new(raft_config(&config)?);
+        let channels = PeerChannels::default();
+        let groups = Groups::default();
+        let raft_error = |group: GroupId| {
+            move |e: &dyn std::fmt::Display| NodeError::Raft {
+                group,
+                message: e.to_string(),
+            }
+        };
+        let (meta_machine, meta_view) =
+            StateMachine::meta(storage.clone()).map_err(|e| raft_error(META_GROUP)(&e))?;
+        let meta = Raft::new(
+            id,
+            raft_config.clone(),
+            GroupNetwork::new(META_GROUP, channels.clone()),
+            LogStore::new(storage.clone(), META_GROUP),
+            meta_machine,
+        )
+        .await
+        .map_err(|e| raft_error(META_GROUP)(&e))?;
+        groups.insert(META_GROUP, meta.clone());
+
+        let state = Arc::new(NodeState {
+            id,
+            config: config.clone(),
+            storage,
+            groups: groups.clone(),
+            meta,
+            meta_view,
+            sweep_stats: Arc::default(),
+            raft_config,
+            channels,
+            data: Mutex::default(),
+        });
+        state.reconcile().await?;
+
+        let incoming =
+            tonic::transport::server::TcpIncoming::bind(config.grpc_listen).map_err(|e| {
+                NodeError::Listen {
+                    addr: config.grpc_listen,
+                    message: e.to_string(),
+                }
+            })?;
+        let grpc_addr = incoming.local_addr().map_err(|e| NodeError::Listen {
+            addr: config.grpc_listen,
+            message: e.to_string(),
+        })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let raft_service = RaftService::server(groups);
+        let api_service = ApiService::server(state.clone());
+        let server = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .concurrency_limit_per_connection(config.limits.in_flight_requests_max)
+                .add_service(raft_service)
+                .add_service(api_service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = stopped.await;
+                })
+                .await
+                .map_err(|e| e.to_string())
+        });
+
+        let tasks = vec![
+            tokio::spawn(reconciler(state.clone())),
+            tokio::spawn(leader_balancer(state.clone())),
+        ];
+        tracing::info!(node = id, grpc = %grpc_addr, "node started");
+        Ok(Node {
+            state,
+            grpc_addr,
+            stop,
+            server,
+            tasks,
+        })
+    }
+
+    /// The address the gRPC server listens on.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// What the node shares with its API.
+    pub fn state(&self) -> &Arc<NodeState> {
+        &self.state
+    }
+
+    /// Stops serving, then stops every Raft group.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let _ = self.stop.send(());
+        let served = self
+            .server
+            .await
+            .map_err(|e| NodeError::Server(e.to_string()))?;
+        let groups = std::mem::take(&mut *self.state.lock_data());
+        for (_, group) in groups {
+            group.sweeper.abort();
+            let _ = group.raft.shutdown().await;
+        }
+        let _ = self.state.meta.shutdown().await;
+        served.map_err(NodeError::Server)
+    }
+
+    /// Runs until the server fails or `stop` resolves.
+    pub async fn serve_until(
+        mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NodeError> {
+        tokio::select! {
+            _ = stop => self.shutdown().await,
+            served = &mut self.server => {
+                let served = served.map_err(|e| NodeError::Server(e.to_string()))?;
+                served.map_err(NodeError::Server)
+            }
+        }
+    }
+}
+
+impl NodeState {
+    fn lock_data(&self) -> std::sync::MutexGuard<'_, BTreeMap<GroupId, DataGroup>> {
+        self.data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The cluster map as this node has applied it.
+    pub fn map(&self) -> MetaView {
+        self.meta_view.borrow().clone()
+    }
+
+    /// The Raft and proposer of data group `group`, if this node hosts it.
+    pub fn data_group(&self, group: GroupId) -> Option<(GroupRaft, Proposer)> {
+        self.lock_data()
+            .get(&group)
+            .map(|g| (g.raft.clone(), g.proposer.clone()))
+    }
+
+    /// Hosted data groups.
+    pub fn hosted(&self) -> Vec<GroupId> {
+        self.lock_data().keys().copied().collect()
+    }
+
+    /// Raft membership of `group` from the map: its replicas with their gRPC addresses.
+    fn members(map: &ClusterMap, replicas: &[u64]) -> BTreeMap<u64, BasicNode> {
+        replicas
+            .iter()
+            .filter_map(|id| {
+                map.nodes.get(id).map(|address| {
+                    (
+                        *id,
+                        BasicNode {
+                            addr: address.grpc.clone(),
+                        },
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Starts every data group the map gives this node that is not running yet; a group that was
+    /// never initialized is initialized with its replicas (every replica does the same, which
+    /// openraft allows for identical memberships).
+    async fn reconcile(self: &Arc<Self>) -> Result<(), NodeError> {
+        let view = self.map();
+        for (group, placement) in view.map.groups_of(self.id) {
+            if self.lock_data().contains_key(&group) {
+                continue;
+            }
+            let raft = Raft::new(
+                self.id,
+                self.raft_config.clone(),
+                GroupNetwork::new(group, self.channels.clone()),
+                LogStore::new(self.storage.clone(), group),
+                StateMachine::new(self.storage.clone(), group),
+            )
+            .await
+            .map_err(|e| NodeError::Raft {
+                group,
+                message: e.to_string(),
+            })?;
+            let limits = ProposerLimits {
+                batch_bytes_max: self.config.limits.batch_bytes_max,
+                ..ProposerLimits::default()
+            };
+            let proposer = Proposer::start(raft.clone(), Arc::new(SystemClock), limits);
+            let sweeper = start_sweeper(
+                self.id,
+                group,
+                raft.clone(),
+                proposer.clone(),
+                EXPIRY_SWEEP_EVERY,
+                self.sweep_stats.clone(),
+            );
+            self.groups.insert(group, raft.clone());
+            self.lock_data().insert(
+                group,
+                DataGroup {
+                    raft: raft.clone(),
+                    proposer,
+                    sweeper,
+                },
+            );
+            let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft {
+                group,
+                message: e.to_string(),
+            })?;
+            if !initialized {
+                let members = Self::members(&view.map, &placement.replicas);
+                // Another replica may have initialized it first; then this one is told NotAllowed
+                // and learns the group from its leader.
+                if let Err(error) = raft.initialize(members).await {
+                    tracing::debug!(group, %error, "group initialized elsewhere");
+                }
+            }
+            tracing::info!(node = self.id, group, "data group started");
+        }
+        Ok(())
+    }
+
+    /// Creates the cluster: initializes group 0 with `nodes` (every node calls this with the same
+    /// list or is left pristine), then, as group 0's leader, records the nodes and data groups.
+    pub async fn bootstrap(
+        &self,
+        nodes: BTreeMap<u64, NodeAddress>,
+        data_groups: u32,
+    ) -> Result<(u64, u32), BootstrapError> {
+        if self.map().map.bootstrapped {
+            return Err(BootstrapError::AlreadyBootstrapped);
+        }
+        if !nodes.contains_key(&self.id) {
+            return Err(BootstrapError::Invalid(format!(
+                "the node list must include this node ({})",
+                self.id
+            )));
+        }
+        let raft_error = |e: &dyn std::fmt::Display| BootstrapError::Raft(e.to_string());
+        if !self
+            .meta
+            .is_initialized()
+            .await
+            .map_err(|e| raft_error(&e))?
+        {
+            let members = nodes
+                .iter()
+                .map(|(id, address)| {
+                    (
+                        *id,
+                        BasicNode {
+                            addr: address.grpc.clone(),
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>();
+            if let Err(error) = self.meta.initialize(members).await {
+                tracing::info!(%error, "group 0 was already initialized");
+            }
+        }
+        let leader = self
+            .meta
+            .wait(Some(BOOTSTRAP_LEADER_WAIT))
+            .metrics(|m| m.current_leader.is_some(), "group 0 has a leader")
+            .await
+            .map_err(|_| BootstrapError::NoLeader)?
+            .current_leader;
+        if leader != Some(self.id) {
+            return Err(BootstrapError::NotLeader { leader });
+        }
+        let written = self
+            .meta
+            .client_write(Proposal::Cluster(MetaCommand::Bootstrap {
+                nodes,
+                data_groups,
+            }))
+            .await
+            .map_err(|e| match e.forward_to_leader() {
+                Some(forward) => BootstrapError::NotLeader {
+                    leader: forward.leader_id,
+                },
+                None => BootstrapError::Raft(e.to_string()),
+            })?;
+        match written.data {
+            crate::raft::ProposalOutcomes::Cluster(MetaOutcome::Bootstrapped { data_groups }) => {
+                Ok((written.log_id.index, data_groups))
+            }
+            crate::raft::ProposalOutcomes::Cluster(MetaOutcome::Refused(refusal)) => {
+                Err(match refusal {
+                    crate::meta::MetaRefusal::AlreadyBootstrapped => {
+                        BootstrapError::AlreadyBootstrapped
+                    }
+                    other => BootstrapError::Invalid(other.to_string()),
+                })
+            }
+            other => Err(BootstrapError::Raft(format!(
+                "unexpected outcome {other:?}"
+            ))),
+        }
+    }
+
+    /// Waits until this node's copy of the cluster map has applied `index`, up to `within`.
+    pub async fn meta_applied(&self, index: u64, within: Duration) -> bool {
+        if self.meta_view.borrow().applied_index >= index {
+            return true;
+        }
+        let mut view = self.meta_view.clone();
+        tokio::time::timeout(within, view.wait_for(|v| v.applied_index >= index))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Whether this node currently leads `raft`'s group (by its metrics; cheap).
+    pub fn leads(&self, raft: &GroupRaft) -> bool {
+        let metrics = crate::raft::metrics(raft);
+        metrics.state == ServerState::Leader
+    }
+}
+
+/// Starts the groups the map gives this node whenever the map changes.
+async fn reconciler(state: Arc<NodeState>) {
+    let mut view = state.meta_view.clone();
+    loop {
+        if let Err(error) = state.reconcile().await {
+            tracing::error!(%error, "could not start a data group; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        if view.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Hands each group's leadership to its preferred leader once that replica has caught up, so
+/// leaderships stay spread over the nodes as the map placed them.
+async fn leader_balancer(state: Arc<NodeState>) {
+    let mut ticker = tokio::time::interval(LEADER_BALANCE_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let view = state.map();
+        for (group, placement) in view.map.groups_of(state.id) {
+            let Some(preferred) = placement.preferred_leader() else {
+                continue;
+            };
+            if preferred == state.id {
+                continue;
+            }
+            let Some((raft, _)) = state.data_group(group) else {
+                continue;
+            };
+            let caught_up = {
+                let metrics = crate::raft::metrics(&raft);
+                metrics.state == ServerState::Leader
+                    && metrics.replication.as_ref().is_some_and(|progress| {
+                        progress.get(&preferred).is_some_and(|matched| {
+                            matched.as_ref().map(|l| l.index) == metrics.last_log_index
+                        })
+                    })
+            };
+            if caught_up {
+                tracing::info!(
+                    group,
+                    to = preferred,
+                    "handing leadership to the preferred leader"
+                );
+                let _ = raft.trigger().transfer_leader(preferred).await;
+            }
+        }
+    }
+}

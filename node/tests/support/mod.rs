@@ -1,0 +1,228 @@
+//! A cluster of real `boxofficed` processes on loopback for integration tests: each node its own
+//! process, RocksDB directory and ports; kill -9, restart, and audit of every replica.
+#![allow(dead_code)] // each test binary uses part of the harness
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use boxoffice_client::{proto, Client, ClientOptions};
+
+/// Raft timings fit for a loopback cluster under test.
+const RAFT: &str = r#"
+[raft]
+heartbeat_ms = 100
+election_timeout_min_ms = 400
+election_timeout_max_ms = 800
+"#;
+
+/// One node: its process (when running), ports and directory.
+pub struct TestNode {
+    pub id: u64,
+    pub grpc: String,
+    pub http: String,
+    config: PathBuf,
+    child: Option<Child>,
+}
+
+/// N `boxofficed` processes bootstrapped into one cluster.
+pub struct ProcessCluster {
+    pub nodes: BTreeMap<u64, TestNode>,
+    dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl ProcessCluster {
+    /// Starts `n` nodes with `data_groups` data groups; `snapshot_after_entries` sets how often
+    /// groups snapshot (and purge their logs).
+    pub async fn start(n: u64, data_groups: u32, snapshot_after_entries: u64) -> ProcessCluster {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut nodes = BTreeMap::new();
+        for id in 1..=n {
+            let grpc = format!("127.0.0.1:{}", free_port());
+            let http = format!("127.0.0.1:{}", free_port());
+            let data = dir.path().join(format!("node-{id}"));
+            let config = dir.path().join(format!("node-{id}.toml"));
+            let text = format!(
+                "node_id = {id}\ndata_dir = {data:?}\ngrpc_listen = {grpc:?}\nhttp_listen = {http:?}\n{RAFT}snapshot_after_entries = {snapshot_after_entries}\n"
+            );
+            std::fs::write(&config, text).expect("write a node config");
+            nodes.insert(
+                id,
+                TestNode {
+                    id,
+                    grpc,
+                    http,
+                    config,
+                    child: None,
+                },
+            );
+        }
+        let mut cluster = ProcessCluster { nodes, dir };
+        for id in 1..=n {
+            cluster.restart(id).await;
+        }
+        let members = cluster
+            .nodes
+            .values()
+            .map(|n| proto::NodeInfo {
+                node_id: n.id,
+                grpc_address: n.grpc.clone(),
+                http_address: n.http.clone(),
+            })
+            .collect();
+        cluster
+            .client()
+            .bootstrap(members, data_groups)
+            .await
+            .expect("bootstrap");
+        cluster.wait_ready(Duration::from_secs(30)).await;
+        cluster
+    }
+
+    /// A client over every node.
+    pub fn client(&self) -> Client {
+        let options = ClientOptions {
+            deadline: Duration::from_secs(20),
+            ..ClientOptions::default()
+        };
+        Client::connect(self.nodes.values().map(|n| n.grpc.clone()), options).expect("a client")
+    }
+
+    /// Starts node `id` (again), keeping its data, and waits for its port.
+    pub async fn restart(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).expect("a known node");
+        assert!(node.child.is_none(), "node {id} is running");
+        let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log")))
+            .expect("a log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_boxofficed"))
+            .arg("--config")
+            .arg(&node.config)
+            .env("BOXOFFICE_LOG", "info,openraft=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn boxofficed");
+        node.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&node.grpc).await.is_err() {
+            assert!(Instant::now() < deadline, "node {id} never listened");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// kill -9 of node `id`.
+    pub fn kill(&mut self, id: u64) {
+        let node = self.nodes.get_mut(&id).expect("a known node");
+        let mut child = node.child.take().expect("node is running");
+        child.kill().expect("kill -9");
+        child.wait().expect("reap");
+    }
+
+    /// The running nodes.
+    pub fn running(&self) -> Vec<u64> {
+        self.nodes
+            .values()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.id)
+            .collect()
+    }
+
+    /// Waits until every group, as the running nodes see them, has a leader.
+    pub async fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        let client = self.client();
+        loop {
+            if let Ok(status) = client.cluster_status().await {
+                let led = status.groups.iter().all(|g| {
+                    g.leader_id
+                        .is_some_and(|leader| self.running().contains(&leader))
+                });
+                if status.bootstrapped && status.groups.len() > 1 && led {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "the cluster never became ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The node leading `group`, as the running nodes report it.
+    pub async fn leader_of(&self, group: u64) -> u64 {
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            for id in self.running() {
+                let Ok(status) = client.cluster_status_at(&self.nodes[&id].grpc).await else {
+                    continue;
+                };
+                let leader = status
+                    .groups
+                    .iter()
+                    .find(|g| g.group == group)
+                    .and_then(|g| g.leader_id);
+                if let Some(leader) = leader.filter(|l| self.running().contains(l)) {
+                    return leader;
+                }
+            }
+            assert!(Instant::now() < deadline, "group {group} has no leader");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until every running replica of `group` passes the invariant audit and all report one
+    /// state hash at one applied index; returns an audit.
+    pub async fn converged(&self, group: u64) -> proto::AuditReply {
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut audits = Vec::new();
+            for id in self.running() {
+                if let Ok(audit) = client.audit_replica(&self.nodes[&id].grpc, group).await {
+                    assert!(
+                        audit.violation.is_empty(),
+                        "node {id} group {group}: {}",
+                        audit.violation
+                    );
+                    audits.push(audit);
+                }
+            }
+            let states: BTreeSet<(u64, String)> = audits
+                .iter()
+                .map(|a| (a.applied_index, a.state_hash.clone()))
+                .collect();
+            if audits.len() == self.running().len() && states.len() == 1 {
+                return audits.remove(0);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "group {group} did not converge: {states:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Node `id`'s log, for failure messages.
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("node-{id}.log"))).unwrap_or_default()
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
