@@ -742,7 +742,7 @@ impl Boxoffice for ApiService {
                         let state = sm.state();
                         let reader = state.reader();
                         let hash = snapshot::state_hash(&reader).map_err(|e| e.to_string())?;
-                        let applied = crate::raft::state_machine::applied_index(state)
+                        let applied = crate::raft::state_machine::applied_index(&reader)
                             .map_err(|e| e.to_string())?;
                         let audit = if group == META_GROUP {
                             Ok(invariants::Audit::default())

@@ -108,21 +108,34 @@ impl StateMachine {
     fn read_meta(
         &self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
-        let last_applied = self.read_key(LAST_APPLIED)?;
-        let membership = self.read_key(MEMBERSHIP)?.unwrap_or_default();
-        Ok((last_applied, membership))
+        read_meta(&self.state)
     }
 
     fn read_key<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, io::Error> {
-        let bytes = self.state.get(key).map_err(io::Error::other)?;
-        bytes.map(|b| decode(&b)).transpose()
+        read_key(&self.state, key)
     }
 }
 
+fn read_key<T: serde::de::DeserializeOwned>(
+    state: &impl Store,
+    key: &[u8],
+) -> Result<Option<T>, io::Error> {
+    let bytes = state.get(key).map_err(io::Error::other)?;
+    bytes.map(|b| decode(&b)).transpose()
+}
+
+/// The last applied log id and membership recorded in `state`.
+fn read_meta(
+    state: &impl Store,
+) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+    let last_applied = read_key(state, LAST_APPLIED)?;
+    let membership = read_key(state, MEMBERSHIP)?.unwrap_or_default();
+    Ok((last_applied, membership))
+}
+
 /// The log index `state` has applied (0 before the first entry).
-pub fn applied_index(state: &GroupState) -> Result<u64, io::Error> {
-    let bytes = state.get(LAST_APPLIED).map_err(io::Error::other)?;
-    let log_id: Option<LogIdOf<TypeConfig>> = bytes.map(|b| decode(&b)).transpose()?;
+pub fn applied_index(state: &impl Store) -> Result<u64, io::Error> {
+    let log_id: Option<LogIdOf<TypeConfig>> = read_key(state, LAST_APPLIED)?;
     Ok(log_id.map_or(0, |l| l.index))
 }
 
@@ -135,7 +148,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(
         &mut self,
     ) -> Result<SnapshotOf<TypeConfig, Self::SnapshotData>, io::Error> {
-        let (last_log_id, last_membership) = self.read_meta()?;
+        // One RocksDB snapshot for the meta and every key: the group keeps applying meanwhile.
+        let reader = self.state.reader();
+        let (last_log_id, last_membership) = read_meta(&reader)?;
         let meta = SnapshotMetaOf::<TypeConfig> {
             last_log_id,
             last_membership,
@@ -143,7 +158,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let mut entries: SnapshotEntries = Vec::new();
         let mut after: Option<Vec<u8>> = None;
         loop {
-            let chunk = snapshot::export_chunk(&self.state, after.as_deref(), 1 << 20)
+            let chunk = snapshot::export_chunk(&reader, after.as_deref(), 1 << 20)
                 .map_err(io::Error::other)?;
             entries.extend(chunk.entries);
             match chunk.resume_after {
@@ -151,6 +166,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 None => break,
             }
         }
+        drop(reader);
         let bytes = encode(&entries);
         if bytes.len() > SNAPSHOT_BYTES_MAX {
             return Err(io::Error::other(format!(
