@@ -16,7 +16,7 @@ use crate::config::NodeConfig;
 use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, META_GROUP};
 use crate::raft::expiry::{start_sweeper, SweepStats};
 use crate::raft::log_store::LogStore;
-use crate::raft::proposer::{Proposer, ProposerLimits, SystemClock};
+use crate::raft::proposer::{Clock, Proposer, ProposerLimits, SystemClock};
 use crate::raft::state_machine::{MetaView, StateMachine};
 use crate::raft::transport::{GroupNetwork, GroupRaft, Groups, PeerChannels, RaftService};
 use crate::raft::Proposal;
@@ -321,12 +321,15 @@ impl NodeState {
                 batch_bytes_max: self.config.limits.batch_bytes_max,
                 ..ProposerLimits::default()
             };
-            let proposer = Proposer::start(raft.clone(), Arc::new(SystemClock), limits);
+            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+            let proposer = Proposer::start(raft.clone(), clock.clone(), limits);
             let sweeper = start_sweeper(
                 self.id,
                 group,
                 raft.clone(),
+                self.storage.group_state(group),
                 proposer.clone(),
+                clock,
                 EXPIRY_SWEEP_EVERY,
                 self.sweep_stats.clone(),
             );

@@ -58,24 +58,26 @@ async fn the_leader_returns_expired_holds_to_sale_on_its_own() {
         assert!(outcome.rejection().is_none(), "{outcome:?}");
     }
 
+    let state = raft
+        .with_state_machine(|sm: &mut StateMachine| Box::pin(async move { sm.state().clone() }))
+        .await
+        .unwrap();
     let stats = Arc::new(SweepStats::default());
     let sweeper = start_sweeper(
         1,
         1,
         raft.clone(),
+        state,
         proposer,
+        clock.clone(),
         Duration::from_millis(20),
         stats.clone(),
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
-        stats.holds_expired.load(Ordering::SeqCst),
+        stats.sweeps.load(Ordering::SeqCst),
         0,
-        "nothing has expired yet"
-    );
-    assert!(
-        stats.sweeps.load(Ordering::SeqCst) > 0,
-        "the leader sweeps on its timer"
+        "nothing has expired yet, so the leader proposes nothing"
     );
 
     clock.0.store(15_000, Ordering::SeqCst);
@@ -86,6 +88,10 @@ async fn the_leader_returns_expired_holds_to_sale_on_its_own() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(stats.holds_expired.load(Ordering::SeqCst), 10);
+    assert!(
+        stats.sweeps.load(Ordering::SeqCst) > 0,
+        "the leader swept on its own"
+    );
     let held = raft
         .with_state_machine(|sm: &mut StateMachine| {
             Box::pin(async move {

@@ -449,3 +449,17 @@ pub fn ticket_labels<S: Store + ?Sized>(
 pub fn state_time<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
     records::state_time(store)
 }
+
+/// When the next active hold expires (milliseconds), if any hold is active: an `Expire` command
+/// has work to do once this time has passed.
+pub fn next_hold_expiry<S: Store + ?Sized>(store: &S) -> Result<Option<u64>, StoreError> {
+    let from = [tag::HOLD_EXPIRY];
+    let to = [tag::HOLD_EXPIRY + 1];
+    let first = store.scan(&from, &to, 1)?;
+    match first.first() {
+        None => Ok(None),
+        Some((key, _)) => records::parse_hold_expiry(key)
+            .map(|(expires_at_ms, _, _)| Some(expires_at_ms))
+            .ok_or_else(|| StoreError::Io(format!("malformed hold expiry key {key:02x?}"))),
+    }
+}

@@ -881,6 +881,11 @@ fn expire_sweeps_dead_holds_in_bounded_resumable_batches() {
         sim.advance(1);
     }
     let live = sim.hold(EV, "dan", ga("Pit", 1));
+    let first_expiry = query::next_hold_expiry(&sim.store).unwrap().unwrap();
+    assert!(
+        first_expiry < live.expires_at_ms,
+        "ann's hold expires first"
+    );
     sim.now = live.created_at_ms + 59_999;
     assert_eq!(
         sim.accept(Action::Expire { holds_max: 2 }),
@@ -904,6 +909,11 @@ fn expire_sweeps_dead_holds_in_bounded_resumable_batches() {
         }
     );
     assert_eq!(counts(&sim).held, 1, "dan's hold is still live");
+    assert_eq!(
+        query::next_hold_expiry(&sim.store).unwrap(),
+        Some(live.expires_at_ms),
+        "the leader's sweeper knows when there is work again"
+    );
     assert_eq!(
         sim.reject(Action::Expire { holds_max: 0 }).code(),
         "INVALID_REQUEST"

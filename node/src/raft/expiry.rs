@@ -1,17 +1,19 @@
 //! The leader's expiry sweeper: while this node leads a group, it proposes `Expire` commands on a
-//! timer, and again at once while a sweep reports more expired holds, so holds return to sale
-//! without client traffic.
+//! timer when the group's earliest hold expiry has passed, and again at once while a sweep reports
+//! more expired holds, so holds return to sale without client traffic (and idle groups write
+//! nothing).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use boxoffice_statemachine::limits::EXPIRE_BATCH_MAX;
-use boxoffice_statemachine::{Action, Effect, Outcome, RequestId};
+use boxoffice_statemachine::{query, Action, Effect, Outcome, RequestId};
 use tokio::task::JoinHandle;
 
 use super::proposer::{Clock, Committed, Proposer};
 use super::transport::GroupRaft;
+use crate::storage::GroupState;
 
 /// Counters of one group's sweeper.
 #[derive(Debug, Default)]
@@ -22,12 +24,15 @@ pub struct SweepStats {
     pub holds_expired: AtomicU64,
 }
 
-/// Starts the sweeper of one group on node `node_id`; abort the handle to stop it.
+/// Starts the sweeper of one group on node `node_id`, reading the group's `state` to know when a
+/// sweep has work; abort the handle to stop it.
 pub fn start_sweeper(
     node_id: u64,
     group: u64,
     raft: GroupRaft,
+    state: GroupState,
     proposer: Proposer,
+    clock: Arc<dyn Clock>,
     every: Duration,
     stats: Arc<SweepStats>,
 ) -> JoinHandle<()> {
@@ -40,6 +45,18 @@ pub fn start_sweeper(
         loop {
             ticker.tick().await;
             if raft.current_leader().await != Some(node_id) {
+                continue;
+            }
+            // A sweep proposed now is stamped by the proposer's clock, no earlier than this reading.
+            let due = match query::next_hold_expiry(&state) {
+                Ok(Some(expires_at_ms)) => expires_at_ms <= clock.now_ms(),
+                Ok(None) => false,
+                Err(error) => {
+                    tracing::warn!(group, %error, "cannot read the expiry index");
+                    false
+                }
+            };
+            if !due {
                 continue;
             }
             loop {
