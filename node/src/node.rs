@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use crate::api::ApiService;
 use crate::config::NodeConfig;
 use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, META_GROUP};
-use crate::raft::expiry::{start_sweeper, SweepStats};
+use crate::raft::expiry::{start_sweeper, SweepStats, Sweeper};
 use crate::raft::log_store::LogStore;
 use crate::raft::proposer::{Clock, Proposer, ProposerLimits, SystemClock};
 use crate::raft::state_machine::{MetaView, StateMachine};
@@ -323,16 +323,16 @@ impl NodeState {
             };
             let clock: Arc<dyn Clock> = Arc::new(SystemClock);
             let proposer = Proposer::start(raft.clone(), clock.clone(), limits);
-            let sweeper = start_sweeper(
-                self.id,
+            let sweeper = start_sweeper(Sweeper {
+                node_id: self.id,
                 group,
-                raft.clone(),
-                self.storage.group_state(group),
-                proposer.clone(),
+                raft: raft.clone(),
+                state: self.storage.group_state(group),
+                proposer: proposer.clone(),
                 clock,
-                EXPIRY_SWEEP_EVERY,
-                self.sweep_stats.clone(),
-            );
+                every: EXPIRY_SWEEP_EVERY,
+                stats: self.sweep_stats.clone(),
+            });
             self.groups.insert(group, raft.clone());
             self.lock_data().insert(
                 group,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxoffice_node::local_cluster::LocalCluster;
-use boxoffice_node::raft::expiry::{start_sweeper, SweepStats};
+use boxoffice_node::raft::expiry::{start_sweeper, SweepStats, Sweeper};
 use boxoffice_node::raft::proposer::{Clock, Proposer, ProposerLimits};
 use boxoffice_node::raft::state_machine::StateMachine;
 use boxoffice_statemachine::{fixtures, query, Action, CustomerId, EventId, RequestId, Selection};
@@ -63,16 +63,16 @@ async fn the_leader_returns_expired_holds_to_sale_on_its_own() {
         .await
         .unwrap();
     let stats = Arc::new(SweepStats::default());
-    let sweeper = start_sweeper(
-        1,
-        1,
-        raft.clone(),
+    let sweeper = start_sweeper(Sweeper {
+        node_id: 1,
+        group: 1,
+        raft: raft.clone(),
         state,
         proposer,
-        clock.clone(),
-        Duration::from_millis(20),
-        stats.clone(),
-    );
+        clock: clock.clone(),
+        every: Duration::from_millis(20),
+        stats: stats.clone(),
+    });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         stats.sweeps.load(Ordering::SeqCst),

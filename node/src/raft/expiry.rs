@@ -24,18 +24,42 @@ pub struct SweepStats {
     pub holds_expired: AtomicU64,
 }
 
-/// Starts the sweeper of one group on node `node_id`, reading the group's `state` to know when a
-/// sweep has work; abort the handle to stop it.
-pub fn start_sweeper(
-    node_id: u64,
-    group: u64,
-    raft: GroupRaft,
-    state: GroupState,
-    proposer: Proposer,
-    clock: Arc<dyn Clock>,
-    every: Duration,
-    stats: Arc<SweepStats>,
-) -> JoinHandle<()> {
+/// One group's sweeper on one node.
+pub struct Sweeper {
+    pub node_id: u64,
+    pub group: u64,
+    pub raft: GroupRaft,
+    /// The group's state, read to know when a sweep has work.
+    pub state: GroupState,
+    pub proposer: Proposer,
+    /// The proposer's clock.
+    pub clock: Arc<dyn Clock>,
+    pub every: Duration,
+    pub stats: Arc<SweepStats>,
+}
+
+impl std::fmt::Debug for Sweeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sweeper")
+            .field("node_id", &self.node_id)
+            .field("group", &self.group)
+            .field("every", &self.every)
+            .finish()
+    }
+}
+
+/// Starts `sweeper`; abort the handle to stop it.
+pub fn start_sweeper(sweeper: Sweeper) -> JoinHandle<()> {
+    let Sweeper {
+        node_id,
+        group,
+        raft,
+        state,
+        proposer,
+        clock,
+        every,
+        stats,
+    } = sweeper;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(every);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
