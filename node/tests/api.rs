@@ -154,15 +154,17 @@ async fn the_api_routes_refuses_and_reports_as_specified() {
     let again = client.bootstrap(Vec::new(), 3).await;
     assert_eq!(again.unwrap_err(), ClientError::AlreadyBootstrapped);
 
-    // Leaderships spread: with 7 groups on 3 nodes, nobody leads more than 3.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Leaderships go to each group's preferred replica: groups 1-6 round-robin over the nodes,
+    // the dedicated group to node 1 (fewest preferred leaderships, lowest id).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let expected = BTreeMap::from([(1, 3), (2, 2), (3, 2)]);
     loop {
         let status = client.cluster_status().await.unwrap();
         let mut led: BTreeMap<u64, usize> = BTreeMap::new();
         for group in status.groups.iter().filter(|g| g.group != 0) {
             *led.entry(group.leader_id.unwrap_or(0)).or_default() += 1;
         }
-        if led.values().all(|&n| n <= 3) && !led.contains_key(&0) {
+        if led == expected {
             break;
         }
         assert!(Instant::now() < deadline, "leaders never spread: {led:?}");

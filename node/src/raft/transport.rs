@@ -12,7 +12,8 @@ use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError,
 use openraft::network::v2::RaftNetworkV2;
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, OptionalSend, Raft};
 use tonic::transport::{Channel, Endpoint};
@@ -178,6 +179,21 @@ impl RaftTransport for RaftService {
         Ok(reply(message.group, &response))
     }
 
+    async fn transfer_leader(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let message = request.into_inner();
+        let raft = self.group(message.group)?;
+        let rpc: TransferLeaderRequest<TypeConfig> =
+            decode(&message.payload).map_err(bad_payload)?;
+        let response = raft
+            .handle_transfer_leader(rpc)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(reply(message.group, &response))
+    }
+
     async fn install_snapshot(
         &self,
         request: Request<Streaming<SnapshotChunk>>,
@@ -291,6 +307,14 @@ pub struct PeerLink {
 #[error("{0}")]
 struct LinkError(String);
 
+/// The unary Raft RPCs.
+#[derive(Debug, Clone, Copy)]
+enum Rpc {
+    AppendEntries,
+    Vote,
+    TransferLeader,
+}
+
 impl PeerLink {
     fn client(&self) -> Result<RaftTransportClient<Channel>, Unreachable<TypeConfig>> {
         self.client
@@ -315,7 +339,7 @@ impl PeerLink {
         &mut self,
         rpc: &Req,
         option: &RPCOption,
-        vote: bool,
+        kind: Rpc,
     ) -> Result<Resp, RPCError<TypeConfig>> {
         let mut client = self.client()?;
         let mut request = Request::new(RaftMessage {
@@ -323,10 +347,10 @@ impl PeerLink {
             payload: encode(rpc),
         });
         request.set_timeout(option.hard_ttl());
-        let response = if vote {
-            client.vote(request).await
-        } else {
-            client.append_entries(request).await
+        let response = match kind {
+            Rpc::AppendEntries => client.append_entries(request).await,
+            Rpc::Vote => client.vote(request).await,
+            Rpc::TransferLeader => client.transfer_leader(request).await,
         };
         let message = response
             .map_err(|status| self.status_error(&status))?
@@ -343,7 +367,7 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, &option, false).await
+        self.call(&rpc, &option, Rpc::AppendEntries).await
     }
 
     async fn vote(
@@ -351,7 +375,15 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(&rpc, &option, true).await
+        self.call(&rpc, &option, Rpc::Vote).await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(&rpc, &option, Rpc::TransferLeader).await
     }
 
     async fn full_snapshot(
