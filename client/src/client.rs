@@ -210,6 +210,29 @@ fn detail(status: &Status) -> Option<proto::ErrorDetail> {
     proto::ErrorDetail::decode(status.details()).ok()
 }
 
+/// True when the status says the request never left this process (no connection could be made):
+/// such an attempt cannot have been applied.
+fn never_sent(status: &Status) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::AddrNotAvailable
+                    | std::io::ErrorKind::NotConnected
+            ) {
+                return true;
+            }
+        }
+        if error.to_string().contains("tcp connect error") {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 fn normalize(address: &str) -> String {
     address
         .trim_start_matches("http://")
@@ -219,7 +242,8 @@ fn normalize(address: &str) -> String {
 
 impl Client {
     /// A client of the cluster reachable through any of `endpoints` (host:port of node gRPC
-    /// servers). Connections are made lazily, so this succeeds even when nodes are down.
+    /// servers). Connections are made lazily, so this succeeds even when nodes are down. Call it
+    /// inside a Tokio runtime.
     ///
     /// ```no_run
     /// # async fn demo() -> Result<(), boxoffice_client::ClientError> {
@@ -420,8 +444,8 @@ impl Client {
                 (_, "TIMEOUT") => {}
                 _ => {
                     // Transport failures, deadlines, Raft errors: the command may have been
-                    // proposed. Try another node.
-                    maybe_applied |= request_id.is_some();
+                    // proposed, unless no connection was ever made. Try another node.
+                    maybe_applied |= request_id.is_some() && !never_sent(&status);
                     self.forget_leader(&address);
                     address = self.any_seed();
                 }
