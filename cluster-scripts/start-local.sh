@@ -18,6 +18,8 @@ Environment:
   BOXOFFICE_GRPC_BASE    gRPC port base (default 7080)
   BOXOFFICE_HTTP_BASE    HTTP port base (default 8080)
   BOXOFFICE_DATA_GROUPS  data groups created at bootstrap (default 4*N)
+  BOXOFFICE_LOCAL_HEARTBEAT_MS, BOXOFFICE_LOCAL_ELECTION_MIN_MS, BOXOFFICE_LOCAL_ELECTION_MAX_MS
+                         Raft timings (default 100, 400, 800)
   BOXOFFICE_SKIP_BUILD=1 do not build; use the binaries already in $CARGO_TARGET_DIR/release
   BOXOFFICE_BIN_DIR      where boxofficed and boxctl are (default $CARGO_TARGET_DIR/release)
 
@@ -102,9 +104,9 @@ for ((i = 1; i <= NODES; i++)); do
         --grpc-advertise "$grpc"
         --http-listen "$http"
         --http-advertise "$http"
-        --heartbeat-ms 100
-        --election-timeout-min-ms 400
-        --election-timeout-max-ms 800
+        --heartbeat-ms "${BOXOFFICE_LOCAL_HEARTBEAT_MS:-100}"
+        --election-timeout-min-ms "${BOXOFFICE_LOCAL_ELECTION_MIN_MS:-400}"
+        --election-timeout-max-ms "${BOXOFFICE_LOCAL_ELECTION_MAX_MS:-800}"
     )
     {
         echo "# node.env: how start-local.sh started node $i; restart-node.sh sources it."

@@ -68,7 +68,7 @@ pub fn start_sweeper(sweeper: Sweeper) -> JoinHandle<()> {
         let mut sequence = 0u64;
         loop {
             ticker.tick().await;
-            if raft.current_leader().await != Some(node_id) {
+            if super::known_leader(&raft) != Some(node_id) {
                 continue;
             }
             // A sweep proposed now is stamped by the proposer's clock, no earlier than this reading.

@@ -86,3 +86,9 @@ pub fn metrics(raft: &transport::GroupRaft) -> openraft::RaftMetrics<TypeConfig>
     use openraft::async_runtime::watch::WatchReceiver;
     raft.metrics().borrow_watched().clone()
 }
+
+/// The leader `raft`'s node currently knows of (from its metrics: no message to the Raft task).
+pub fn known_leader(raft: &transport::GroupRaft) -> Option<u64> {
+    use openraft::async_runtime::watch::WatchReceiver;
+    raft.metrics().borrow_watched().current_leader
+}
