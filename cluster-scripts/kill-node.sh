@@ -21,11 +21,7 @@ esac
 # shellcheck source=cluster-scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ $# -eq 1 ]] || die "expected one node number (see --help)"
-NODE="$1"
-[[ "$NODE" =~ ^[1-9][0-9]*$ ]] || die "node must be a positive number, got '$NODE'"
-BOXOFFICE_HOME="$(realpath -m -- "${BOXOFFICE_HOME:-./.boxoffice}")"
-DIR="$BOXOFFICE_HOME/node-$NODE"
+parse_node_arg "$@"
 
 [[ -d "$DIR" ]] || die "no node $NODE in $BOXOFFICE_HOME (no $DIR)"
 [[ -f "$DIR/pid" ]] || die "node $NODE is not running (no pid file $DIR/pid)"

@@ -83,3 +83,19 @@ ensure_build_deps() {
         libsnappy-dev liblz4-dev libzstd-dev protobuf-compiler
     ensure_toolchain
 }
+
+# Resolves $BOXOFFICE_HOME (default ./.boxoffice) to an absolute path.
+resolve_local_home() {
+    BOXOFFICE_HOME="$(realpath -m -- "${BOXOFFICE_HOME:-./.boxoffice}")"
+    export BOXOFFICE_HOME
+}
+
+# Parses the one node-number argument of a per-node script: sets NODE and DIR (its directory).
+parse_node_arg() {
+    [[ $# -eq 1 ]] || die "expected one node number (see --help)"
+    NODE="$1"
+    [[ "$NODE" =~ ^[1-9][0-9]*$ ]] || die "node must be a positive number, got '$NODE'"
+    resolve_local_home
+    DIR="$BOXOFFICE_HOME/node-$NODE"
+    export NODE DIR
+}

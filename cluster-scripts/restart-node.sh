@@ -22,11 +22,7 @@ esac
 # shellcheck source=cluster-scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-[[ $# -eq 1 ]] || die "expected one node number (see --help)"
-NODE="$1"
-[[ "$NODE" =~ ^[1-9][0-9]*$ ]] || die "node must be a positive number, got '$NODE'"
-BOXOFFICE_HOME="$(realpath -m -- "${BOXOFFICE_HOME:-./.boxoffice}")"
-DIR="$BOXOFFICE_HOME/node-$NODE"
+parse_node_arg "$@"
 
 [[ -f "$DIR/node.env" ]] || die "no $DIR/node.env: node $NODE was never started by start-local.sh in $BOXOFFICE_HOME"
 if [[ -f "$DIR/pid" ]]; then

@@ -41,7 +41,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 NODES="${1:-3}"
 [[ "$NODES" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive number, got '$NODES'"
 
-BOXOFFICE_HOME="$(realpath -m -- "${BOXOFFICE_HOME:-./.boxoffice}")"
+resolve_local_home
 GRPC_BASE="${BOXOFFICE_GRPC_BASE:-7080}"
 HTTP_BASE="${BOXOFFICE_HTTP_BASE:-8080}"
 DATA_GROUPS="${BOXOFFICE_DATA_GROUPS:-$((4 * NODES))}"

@@ -31,7 +31,7 @@ done
 # shellcheck source=cluster-scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-BOXOFFICE_HOME="$(realpath -m -- "${BOXOFFICE_HOME:-./.boxoffice}")"
+resolve_local_home
 shopt -s nullglob
 ENDPOINTS=""
 BOXCTL="${BOXOFFICE_BIN_DIR:-$CARGO_TARGET_DIR/release}/boxctl"

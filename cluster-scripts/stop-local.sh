@@ -32,7 +32,7 @@ done
 # shellcheck source=cluster-scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
-BOXOFFICE_HOME="$(realpath -m -- "${BOXOFFICE_HOME:-./.boxoffice}")"
+resolve_local_home
 
 # is_node PID: true when PID is a live boxofficed process (not a recycled pid).
 is_node() {
