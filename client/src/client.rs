@@ -16,8 +16,8 @@ use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::convert;
 use crate::proto::{self, boxoffice_client::BoxofficeClient};
-use crate::wire as convert;
 
 /// How a client behaves; `Default` suits an application server.
 #[derive(Debug, Clone)]

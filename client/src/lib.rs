@@ -20,7 +20,7 @@
 //! ```
 
 mod client;
-pub mod wire;
+pub mod convert;
 
 pub use client::{Client, ClientError, ClientOptions, Consistency, Decided};
 

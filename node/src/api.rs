@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boxoffice_client::convert::{self, CommandRequest};
 use boxoffice_client::proto::{
     self, boxoffice_server::Boxoffice, boxoffice_server::BoxofficeServer,
 };
-use boxoffice_client::wire::{self as convert, CommandRequest};
 use boxoffice_statemachine::{
     invariants, query, snapshot, Action, EventId, HoldId, OrderId, Outcome, RequestId,
 };
