@@ -414,6 +414,7 @@ impl ApiService {
             info.commit_index = Some(metrics.local_committed.as_ref().map_or(0, |l| l.index));
             info.snapshot_index = metrics.snapshot.as_ref().map(|l| l.index);
             info.purged_index = metrics.purged.as_ref().map(|l| l.index);
+            info.quiet = self.node.quiescence.is_quiet(group);
             if let Some(progress) = &metrics.replication {
                 let last = metrics.last_log_index.unwrap_or(0);
                 info.replica_progress = progress

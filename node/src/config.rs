@@ -32,6 +32,10 @@ pub struct RaftTimings {
     pub election_timeout_max_ms: u64,
     /// Entries applied since the last snapshot that trigger a new one.
     pub snapshot_after_entries: u64,
+    /// Whether idle groups stop ticking, vouched for by one node heartbeat per peer pair.
+    pub quiesce: bool,
+    /// How long a group's log must be still before it goes quiet.
+    pub quiesce_after_ms: u64,
 }
 
 impl Default for RaftTimings {
@@ -41,6 +45,8 @@ impl Default for RaftTimings {
             election_timeout_min_ms: 1_500,
             election_timeout_max_ms: 3_000,
             snapshot_after_entries: 50_000,
+            quiesce: true,
+            quiesce_after_ms: 2_000,
         }
     }
 }
@@ -134,6 +140,9 @@ pub struct Flags {
     pub election_timeout_min_ms: Option<u64>,
     #[arg(long, env = "BOXOFFICE_ELECTION_TIMEOUT_MAX_MS")]
     pub election_timeout_max_ms: Option<u64>,
+    /// Whether idle groups stop ticking (`true` or `false`).
+    #[arg(long, env = "BOXOFFICE_QUIESCE")]
+    pub quiesce: Option<bool>,
     /// Validate the configuration, print it as TOML and exit.
     #[arg(long)]
     pub check_config: bool,
@@ -192,6 +201,7 @@ impl NodeConfig {
             &mut self.raft.election_timeout_max_ms,
             &flags.election_timeout_max_ms,
         );
+        set(&mut self.raft.quiesce, &flags.quiesce);
     }
 
     /// Refuses values the node cannot run with, naming the key.
@@ -223,6 +233,12 @@ impl NodeConfig {
             return invalid(
                 "raft.election_timeout_max_ms must exceed raft.election_timeout_min_ms".into(),
             );
+        }
+        if raft.quiesce_after_ms < raft.heartbeat_ms {
+            return invalid(format!(
+                "raft.quiesce_after_ms ({}) must be at least raft.heartbeat_ms ({})",
+                raft.quiesce_after_ms, raft.heartbeat_ms
+            ));
         }
         if raft.snapshot_after_entries == 0 {
             return invalid("raft.snapshot_after_entries must be at least 1".into());

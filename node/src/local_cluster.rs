@@ -12,6 +12,7 @@ use openraft::{BasicNode, Config, Raft};
 use tokio::sync::oneshot;
 
 use crate::raft::log_store::LogStore;
+use crate::raft::quiesce::{QuiesceTimings, Quiescence};
 use crate::raft::state_machine::StateMachine;
 use crate::raft::transport::{GroupNetwork, GroupRaft, Groups, PeerChannels, RaftService};
 use crate::raft::Proposal;
@@ -127,7 +128,15 @@ impl LocalCluster {
             groups.insert(group, raft);
         }
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = RaftService::server(groups.clone());
+        // No controller runs here: groups tick as plain openraft groups do.
+        let quiescence = QuiesceTimings {
+            enabled: false,
+            beat_every: Duration::from_millis(self.config.heartbeat_interval),
+            beat_fresh_for: Duration::from_millis(self.config.election_timeout_min),
+            quiesce_after: Duration::MAX,
+        };
+        let quiescence = Arc::new(Quiescence::new(id, groups.clone(), quiescence));
+        let service = RaftService::server(groups.clone(), quiescence);
         let server = tokio::spawn(async move {
             let serving = tonic::transport::Server::builder()
                 .add_service(service)

@@ -1,6 +1,7 @@
 //! A running `boxofficed`: the node's RocksDB, its Raft groups (group 0 and the data groups the
 //! cluster map gives it), their proposers and expiry sweepers, the reconciler that follows the map,
-//! the leader balancer, and one gRPC server for Raft traffic and the public API.
+//! the leader balancer, quiescence of idle groups, and one gRPC server for Raft traffic and the
+//! public API.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, META_GROUP}
 use crate::raft::expiry::{start_sweeper, SweepStats, Sweeper};
 use crate::raft::log_store::LogStore;
 use crate::raft::proposer::{Clock, Proposer, ProposerLimits, SystemClock};
+use crate::raft::quiesce::{self, QuiesceTimings, Quiescence};
 use crate::raft::state_machine::{MetaView, StateMachine};
 use crate::raft::transport::{GroupNetwork, GroupRaft, Groups, PeerChannels, RaftService};
 use crate::raft::Proposal;
@@ -74,6 +76,8 @@ pub struct NodeState {
     pub meta: GroupRaft,
     pub meta_view: watch::Receiver<MetaView>,
     pub sweep_stats: Arc<SweepStats>,
+    /// Which hosted groups are quiet, and the node beats that vouch for them.
+    pub quiescence: Arc<Quiescence>,
     raft_config: Arc<openraft::Config>,
     channels: PeerChannels,
     data: Mutex<BTreeMap<GroupId, DataGroup>>,
@@ -156,6 +160,17 @@ impl Node {
         .await
         .map_err(|e| raft_error(META_GROUP)(&e))?;
         groups.insert(META_GROUP, meta.clone());
+        let timings = &config.raft;
+        let quiescence = Arc::new(Quiescence::new(
+            id,
+            groups.clone(),
+            QuiesceTimings {
+                enabled: timings.quiesce,
+                beat_every: Duration::from_millis(timings.heartbeat_ms),
+                beat_fresh_for: Duration::from_millis(timings.election_timeout_min_ms),
+                quiesce_after: Duration::from_millis(timings.quiesce_after_ms),
+            },
+        ));
 
         let state = Arc::new(NodeState {
             id,
@@ -165,6 +180,7 @@ impl Node {
             meta,
             meta_view,
             sweep_stats: Arc::default(),
+            quiescence: quiescence.clone(),
             raft_config,
             channels,
             data: Mutex::default(),
@@ -183,7 +199,7 @@ impl Node {
             message: e.to_string(),
         })?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let raft_service = RaftService::server(groups);
+        let raft_service = RaftService::server(groups, quiescence.clone());
         let api_service = ApiService::server(state.clone());
         let server = tokio::spawn(async move {
             tonic::transport::Server::builder()
@@ -200,6 +216,12 @@ impl Node {
         let tasks = vec![
             tokio::spawn(reconciler(state.clone())),
             tokio::spawn(leader_balancer(state.clone())),
+            tokio::spawn(quiesce::controller(quiescence.clone())),
+            tokio::spawn(quiesce::beater(
+                quiescence,
+                state.channels.clone(),
+                state.meta_view.clone(),
+            )),
         ];
         tracing::info!(node = id, grpc = %grpc_addr, "node started");
         Ok(Node {

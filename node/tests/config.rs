@@ -82,6 +82,8 @@ fn invalid_values_are_refused_with_the_reason() {
             "election_timeout_min_ms",
         ),
         ("[limits]\nbatch_bytes_max = 0", "limits.batch_bytes_max"),
+        ("[raft]\nquiesce_after_ms = 100", "raft.quiesce_after_ms"),
+        ("[raft]\nquiesce = \"sometimes\"", "quiesce"),
     ];
     for (file, named) in cases {
         let out = boxofficed(file, &[], &["--check-config"]);

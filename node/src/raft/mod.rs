@@ -5,6 +5,7 @@
 pub mod expiry;
 pub mod log_store;
 pub mod proposer;
+pub mod quiesce;
 pub mod state_machine;
 pub mod transport;
 

@@ -19,6 +19,7 @@ use openraft::{BasicNode, OptionalSend, Raft};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::quiesce::{BeatRefused, Quiescence};
 use super::state_machine::StateMachine;
 use super::{decode, encode, TypeConfig};
 use crate::storage::GroupId;
@@ -31,7 +32,7 @@ pub mod pb {
 
 use pb::raft_transport_client::RaftTransportClient;
 use pb::raft_transport_server::{RaftTransport, RaftTransportServer};
-use pb::{RaftMessage, SnapshotChunk};
+use pb::{NodeBeat, RaftMessage, SnapshotChunk};
 
 /// Largest Raft message (an append batch, a snapshot chunk) on the wire, in bytes.
 pub const RAFT_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -88,7 +89,7 @@ impl Groups {
     }
 
     /// Records that `group`'s leader was just heard from.
-    fn heard_from_leader(&self, group: GroupId) {
+    pub(crate) fn heard_from_leader(&self, group: GroupId) {
         let mut heard = self
             .heard
             .write()
@@ -120,12 +121,14 @@ impl Groups {
 #[derive(Debug, Clone)]
 pub struct RaftService {
     groups: Groups,
+    quiescence: Arc<Quiescence>,
 }
 
 impl RaftService {
-    /// The tonic service for `groups`, with message size bounds.
-    pub fn server(groups: Groups) -> RaftTransportServer<RaftService> {
-        RaftTransportServer::new(RaftService { groups })
+    /// The tonic service for `groups`, answering node beats from `quiescence`, with message size
+    /// bounds.
+    pub fn server(groups: Groups, quiescence: Arc<Quiescence>) -> RaftTransportServer<RaftService> {
+        RaftTransportServer::new(RaftService { groups, quiescence })
             .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
             .max_encoding_message_size(RAFT_MESSAGE_BYTES_MAX)
     }
@@ -194,6 +197,19 @@ impl RaftTransport for RaftService {
         Ok(reply(message.group, &response))
     }
 
+    async fn node_heartbeat(
+        &self,
+        request: Request<NodeBeat>,
+    ) -> Result<Response<NodeBeat>, Status> {
+        self.quiescence
+            .record(request.get_ref())
+            .map_err(|refused| match refused {
+                BeatRefused::FromSelf(_) => Status::invalid_argument(refused.to_string()),
+                BeatRefused::TooManyGroups(_) => Status::resource_exhausted(refused.to_string()),
+            })?;
+        Ok(Response::new((*self.quiescence.beat()).clone()))
+    }
+
     async fn install_snapshot(
         &self,
         request: Request<Streaming<SnapshotChunk>>,
@@ -243,7 +259,8 @@ pub struct PeerChannels {
 }
 
 impl PeerChannels {
-    fn client(&self, addr: &str) -> Result<RaftTransportClient<Channel>, String> {
+    /// The Raft transport client for the peer at `addr`, on the shared channel.
+    pub(crate) fn client(&self, addr: &str) -> Result<RaftTransportClient<Channel>, String> {
         if let Some(channel) = self
             .channels
             .read()

@@ -178,6 +178,36 @@ impl ProcessCluster {
         }
     }
 
+    /// Waits until every running node reports each group it holds a replica of as quiet (idle,
+    /// not ticking); returns how long that took.
+    pub async fn wait_quiet(&self, within: Duration) -> Duration {
+        let started = Instant::now();
+        let client = self.client();
+        loop {
+            let mut quiet = true;
+            for id in self.running() {
+                match client.cluster_status_at(&self.nodes[&id].grpc).await {
+                    Ok(status) => {
+                        quiet &= status
+                            .groups
+                            .iter()
+                            .filter(|g| g.replicas.contains(&id))
+                            .all(|g| g.quiet);
+                    }
+                    Err(_) => quiet = false,
+                }
+            }
+            if quiet {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < within,
+                "groups did not go quiet within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until every running replica of `group` passes the invariant audit and all report one
     /// state hash at one applied index; returns an audit.
     pub async fn converged(&self, group: u64) -> proto::AuditReply {

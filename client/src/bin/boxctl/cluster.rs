@@ -229,14 +229,21 @@ impl View {
             .unwrap_or_else(|| group.clone())
     }
 
+    /// Node `node`'s own view of `group`.
+    fn replica(&self, node: u64, group: u64) -> Option<&proto::GroupInfo> {
+        let status = self.per_node.get(&node)?.as_ref().ok()?;
+        status.groups.iter().find(|g| g.group == group)
+    }
+
     /// Node `node`'s own applied index of `group`.
     fn applied(&self, node: u64, group: u64) -> Option<u64> {
+        self.replica(node, group)?.applied_index
+    }
+
+    /// How many of the groups node `node` holds a replica of are quiet there.
+    fn quiet_groups(&self, node: u64) -> Option<usize> {
         let status = self.per_node.get(&node)?.as_ref().ok()?;
-        status
-            .groups
-            .iter()
-            .find(|g| g.group == group)?
-            .applied_index
+        Some(status.groups.iter().filter(|g| g.quiet).count())
     }
 
     fn reachable(&self, node: u64) -> bool {
@@ -309,6 +316,7 @@ fn group_json(view: &View, group: &proto::GroupInfo) -> Value {
         "term": info.term,
         "commit_index": info.commit_index,
         "applied_index": group.replicas.iter().map(|&n| (n.to_string(), view.applied(n, group.group))).collect::<BTreeMap<_, _>>(),
+        "quiet": group.replicas.iter().map(|&n| (n.to_string(), view.replica(n, group.group).map(|r| r.quiet))).collect::<BTreeMap<_, _>>(),
         "replica_progress": info.replica_progress.iter().map(|r| json!({
             "node_id": r.node_id, "matched_index": r.matched_index, "lag_entries": r.lag_entries,
         })).collect::<Vec<_>>(),
@@ -338,6 +346,7 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
                 "http_address": n.http_address,
                 "reachable": view.reachable(n.node_id),
                 "leads": base.groups.iter().filter(|g| view.leader_view(g).leader_id == Some(n.node_id)).count(),
+                "quiet_groups": view.quiet_groups(n.node_id),
             })).collect::<Vec<_>>(),
             "groups": base.groups.iter().map(|g| group_json(&view, g)).collect::<Vec<_>>(),
             "events": base.events.iter().map(|e| json!({ "event_id": e.event_id, "group": e.group })).collect::<Vec<_>>(),
@@ -356,8 +365,8 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
     );
     println!();
     println!(
-        "{:<5} {:<22} {:<22} {:<12} {:>5}",
-        "NODE", "GRPC", "HTTP", "STATE", "LEADS"
+        "{:<5} {:<22} {:<22} {:<12} {:>5} {:>6}",
+        "NODE", "GRPC", "HTTP", "STATE", "LEADS", "QUIET"
     );
     for node in &base.nodes {
         let leads = base
@@ -370,9 +379,12 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
         } else {
             "UNREACHABLE"
         };
+        let quiet = view
+            .quiet_groups(node.node_id)
+            .map_or("?".to_string(), |q| q.to_string());
         println!(
-            "{:<5} {:<22} {:<22} {:<12} {:>5}",
-            node.node_id, node.grpc_address, node.http_address, state, leads
+            "{:<5} {:<22} {:<22} {:<12} {:>5} {:>6}",
+            node.node_id, node.grpc_address, node.http_address, state, leads, quiet
         );
     }
     println!();
