@@ -130,6 +130,31 @@ fn encoded_size(pending: &Pending) -> usize {
     pending.request_id.as_str().len() + codec::encode(&pending.action).len() + 16
 }
 
+/// openraft refuses writes from a leader whose last quorum acknowledgement is older than its lease
+/// (the longest election timeout). A quiet group sends no heartbeats, so its leader's lease lapses
+/// while idle: before writing, a leader whose acknowledgement is older than half the lease renews it
+/// with one read-index round (a heartbeat to the followers). Under load the lease stays fresh and
+/// this costs a metrics read.
+async fn renew_write_lease(raft: &GroupRaft) {
+    let stale = {
+        use openraft::async_runtime::watch::WatchReceiver;
+        let half_lease = std::time::Duration::from_millis(raft.config().election_timeout_max / 2);
+        let metrics = raft.metrics();
+        let metrics = metrics.borrow_watched();
+        metrics.state == openraft::ServerState::Leader
+            && metrics
+                .last_quorum_acked
+                .as_ref()
+                .is_none_or(|acked| openraft::Instant::elapsed(&**acked) > half_lease)
+    };
+    if stale {
+        // A failure here (lost leadership, no quorum) shows again in the write that follows.
+        let _ = raft
+            .ensure_linearizable(openraft::ReadPolicy::ReadIndex)
+            .await;
+    }
+}
+
 async fn run(
     raft: GroupRaft,
     clock: Arc<dyn Clock>,
@@ -169,6 +194,7 @@ async fn run(
             .unzip();
         let raft = raft.clone();
         tokio::spawn(async move {
+            renew_write_lease(&raft).await;
             let result = raft.client_write(Proposal::Tickets(commands)).await;
             drop(permit);
             match result {
