@@ -20,6 +20,8 @@ Environment:
   BOXOFFICE_DATA_GROUPS  data groups created at bootstrap (default 4*N)
   BOXOFFICE_LOCAL_HEARTBEAT_MS, BOXOFFICE_LOCAL_ELECTION_MIN_MS, BOXOFFICE_LOCAL_ELECTION_MAX_MS
                          Raft timings (default 100, 400, 800)
+  BOXOFFICE_APP_KEY      the HTTP API key of role app (default dev-app-key; local clusters only)
+  BOXOFFICE_ADMIN_KEY    the HTTP API key of role admin (default dev-admin-key; local clusters only)
   BOXOFFICE_SKIP_BUILD=1 do not build; use the binaries already in $CARGO_TARGET_DIR/release
   BOXOFFICE_BIN_DIR      where boxofficed and boxctl are (default $CARGO_TARGET_DIR/release)
 
@@ -44,6 +46,8 @@ NODES="${1:-3}"
 resolve_local_home
 GRPC_BASE="${BOXOFFICE_GRPC_BASE:-7080}"
 HTTP_BASE="${BOXOFFICE_HTTP_BASE:-8080}"
+APP_KEY="${BOXOFFICE_APP_KEY:-dev-app-key}"
+ADMIN_KEY="${BOXOFFICE_ADMIN_KEY:-dev-admin-key}"
 DATA_GROUPS="${BOXOFFICE_DATA_GROUPS:-$((4 * NODES))}"
 for value in "$GRPC_BASE" "$HTTP_BASE" "$DATA_GROUPS"; do
     [[ "$value" =~ ^[0-9]+$ ]] || die "BOXOFFICE_GRPC_BASE, BOXOFFICE_HTTP_BASE and BOXOFFICE_DATA_GROUPS must be numbers (got '$value')"
@@ -107,6 +111,8 @@ for ((i = 1; i <= NODES; i++)); do
         --heartbeat-ms "${BOXOFFICE_LOCAL_HEARTBEAT_MS:-100}"
         --election-timeout-min-ms "${BOXOFFICE_LOCAL_ELECTION_MIN_MS:-400}"
         --election-timeout-max-ms "${BOXOFFICE_LOCAL_ELECTION_MAX_MS:-800}"
+        --app-keys "$APP_KEY"
+        --admin-keys "$ADMIN_KEY"
     )
     {
         echo "# node.env: how start-local.sh started node $i; restart-node.sh sources it."
@@ -159,7 +165,9 @@ cat <<DONE
 Boxoffice local cluster: $NODES node(s), state in $BOXOFFICE_HOME
   gRPC endpoints:  $ENDPOINTS
     (export BOXOFFICE_ENDPOINTS=$ENDPOINTS for boxctl: $BOXCTL)
-  HTTP gateways:   $(for ((i = 1; i <= NODES; i++)); do printf '127.0.0.1:%s ' $((HTTP_BASE + i)); done)
+  HTTP gateways:   $(for ((i = 1; i <= NODES; i++)); do printf 'http://127.0.0.1:%s ' $((HTTP_BASE + i)); done)
+    API keys (Authorization: Bearer <key>): app $APP_KEY, admin $ADMIN_KEY
+    API document:  http://127.0.0.1:$((HTTP_BASE + 1))/openapi.json
   logs:            $BOXOFFICE_HOME/node-<i>/boxofficed.log
   status:          BOXOFFICE_HOME=$BOXOFFICE_HOME cluster-scripts/status.sh
   stop:            BOXOFFICE_HOME=$BOXOFFICE_HOME cluster-scripts/stop-local.sh [--wipe]

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
 
+/// Shortest API key accepted, in bytes.
+pub const API_KEY_BYTES_MIN: usize = 8;
+
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -76,6 +79,40 @@ impl Default for NodeLimits {
     }
 }
 
+/// The HTTP gateway: API keys by role and the bounds that shed load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Keys of role `app` (customer operations on behalf of a `user_id`).
+    pub app_keys: Vec<String>,
+    /// Keys of role `admin` (everything).
+    pub admin_keys: Vec<String>,
+    /// Requests the gateway works on at once; more get 503 with Retry-After.
+    pub in_flight_requests_max: usize,
+    /// Sustained requests per second per client (API key, else address); more get 429.
+    pub requests_per_s_per_client: u32,
+    /// Requests a client may send in a burst above its rate.
+    pub request_burst_per_client: u32,
+    /// Clients whose rate the gateway tracks at once.
+    pub rate_limited_clients_max: usize,
+    /// Largest request body, in bytes.
+    pub body_bytes_max: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            app_keys: Vec::new(),
+            admin_keys: Vec::new(),
+            in_flight_requests_max: 4_096,
+            requests_per_s_per_client: 1_000,
+            request_burst_per_client: 2_000,
+            rate_limited_clients_max: 100_000,
+            body_bytes_max: 1024 * 1024,
+        }
+    }
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -94,6 +131,7 @@ pub struct NodeConfig {
     pub join: Vec<String>,
     pub raft: RaftTimings,
     pub limits: NodeLimits,
+    pub http: HttpConfig,
 }
 
 impl Default for NodeConfig {
@@ -108,6 +146,7 @@ impl Default for NodeConfig {
             join: Vec::new(),
             raft: RaftTimings::default(),
             limits: NodeLimits::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -140,12 +179,21 @@ pub struct Flags {
     pub election_timeout_min_ms: Option<u64>,
     #[arg(long, env = "BOXOFFICE_ELECTION_TIMEOUT_MAX_MS")]
     pub election_timeout_max_ms: Option<u64>,
+    /// API keys of role `app` (comma-separated in the variable).
+    #[arg(long, env = "BOXOFFICE_APP_KEYS", value_delimiter = ',')]
+    pub app_keys: Vec<String>,
+    /// API keys of role `admin` (comma-separated in the variable).
+    #[arg(long, env = "BOXOFFICE_ADMIN_KEYS", value_delimiter = ',')]
+    pub admin_keys: Vec<String>,
     /// Whether idle groups stop ticking (`true` or `false`).
     #[arg(long, env = "BOXOFFICE_QUIESCE")]
     pub quiesce: Option<bool>,
     /// Validate the configuration, print it as TOML and exit.
     #[arg(long)]
     pub check_config: bool,
+    /// Print the HTTP gateway's OpenAPI document and exit.
+    #[arg(long)]
+    pub print_openapi: bool,
 }
 
 impl NodeConfig {
@@ -202,6 +250,12 @@ impl NodeConfig {
             &flags.election_timeout_max_ms,
         );
         set(&mut self.raft.quiesce, &flags.quiesce);
+        if !flags.app_keys.is_empty() {
+            self.http.app_keys.clone_from(&flags.app_keys);
+        }
+        if !flags.admin_keys.is_empty() {
+            self.http.admin_keys.clone_from(&flags.admin_keys);
+        }
     }
 
     /// Refuses values the node cannot run with, naming the key.
@@ -257,6 +311,38 @@ impl NodeConfig {
         ];
         if let Some((name, _)) = limits.iter().find(|(_, value)| *value == 0) {
             return invalid(format!("{name} must be at least 1"));
+        }
+        let http = &self.http;
+        let http_limits = [
+            ("http.in_flight_requests_max", http.in_flight_requests_max),
+            (
+                "http.rate_limited_clients_max",
+                http.rate_limited_clients_max,
+            ),
+            ("http.body_bytes_max", http.body_bytes_max),
+            (
+                "http.request_burst_per_client",
+                http.request_burst_per_client as usize,
+            ),
+        ];
+        if let Some((name, _)) = http_limits.iter().find(|(_, value)| *value == 0) {
+            return invalid(format!("{name} must be at least 1"));
+        }
+        let keys = http.app_keys.iter().chain(&http.admin_keys);
+        if let Some(key) = keys
+            .clone()
+            .find(|k| k.len() < API_KEY_BYTES_MIN || k.contains(char::is_whitespace))
+        {
+            return invalid(format!(
+                "API key {:?}...: keys need at least {API_KEY_BYTES_MIN} bytes and no spaces",
+                key.chars().take(3).collect::<String>()
+            ));
+        }
+        if let Some(key) = http.app_keys.iter().find(|k| http.admin_keys.contains(k)) {
+            return invalid(format!(
+                "API key {:?}... is both an app and an admin key",
+                key.chars().take(3).collect::<String>()
+            ));
         }
         if let Some(peer) = self.join.iter().find(|p| p.trim().is_empty()) {
             return invalid(format!("join lists an empty address {peer:?}"));

@@ -1,8 +1,9 @@
 //! The Boxoffice replica node: every group's storage in one RocksDB, Raft replication and
-//! transport, the cluster map, and the public gRPC API.
+//! transport, the cluster map, the public gRPC API, and the HTTP gateway.
 
 pub mod api;
 pub mod config;
+pub mod http;
 pub mod local_cluster;
 pub mod meta;
 pub mod node;

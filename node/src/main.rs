@@ -10,6 +10,10 @@ use tokio::signal::unix::{signal, SignalKind};
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
+    if flags.print_openapi {
+        println!("{:#}", boxoffice_node::http::openapi::json());
+        return ExitCode::SUCCESS;
+    }
     let config = match NodeConfig::load(&flags) {
         Ok(config) => config,
         Err(error) => {

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::ApiService;
 use crate::config::NodeConfig;
+use crate::http::Gateway;
 use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, META_GROUP};
 use crate::raft::expiry::{start_sweeper, SweepStats, Sweeper};
 use crate::raft::log_store::LogStore;
@@ -93,8 +94,11 @@ impl std::fmt::Debug for NodeState {
 pub struct Node {
     state: Arc<NodeState>,
     grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
     stop: oneshot::Sender<()>,
     server: JoinHandle<Result<(), String>>,
+    http_stop: oneshot::Sender<()>,
+    http: JoinHandle<std::io::Result<()>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -213,6 +217,31 @@ impl Node {
                 .map_err(|e| e.to_string())
         });
 
+        let http_listener = tokio::net::TcpListener::bind(config.http_listen)
+            .await
+            .map_err(|e| NodeError::Listen {
+                addr: config.http_listen,
+                message: e.to_string(),
+            })?;
+        let http_addr = http_listener.local_addr().map_err(|e| NodeError::Listen {
+            addr: config.http_listen,
+            message: e.to_string(),
+        })?;
+        let own_grpc = config
+            .grpc_advertise
+            .clone()
+            .unwrap_or_else(|| grpc_addr.to_string());
+        let gateway = Gateway::new(state.clone(), &own_grpc)
+            .map_err(|e| NodeError::Server(format!("cannot start the HTTP gateway: {e}")))?;
+        let (http_stop, http_stopped) = oneshot::channel::<()>();
+        let http = tokio::spawn(crate::http::serve(
+            Arc::new(gateway),
+            http_listener,
+            async {
+                let _ = http_stopped.await;
+            },
+        ));
+
         let tasks = vec![
             tokio::spawn(reconciler(state.clone())),
             tokio::spawn(leader_balancer(state.clone())),
@@ -223,12 +252,15 @@ impl Node {
                 state.meta_view.clone(),
             )),
         ];
-        tracing::info!(node = id, grpc = %grpc_addr, "node started");
+        tracing::info!(node = id, grpc = %grpc_addr, http = %http_addr, "node started");
         Ok(Node {
             state,
             grpc_addr,
+            http_addr,
             stop,
             server,
+            http_stop,
+            http,
             tasks,
         })
     }
@@ -236,6 +268,11 @@ impl Node {
     /// The address the gRPC server listens on.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.grpc_addr
+    }
+
+    /// The address the HTTP gateway listens on.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
     }
 
     /// What the node shares with its API.
@@ -247,6 +284,10 @@ impl Node {
     pub async fn shutdown(self) -> Result<(), NodeError> {
         for task in &self.tasks {
             task.abort();
+        }
+        let _ = self.http_stop.send(());
+        if let Ok(Err(error)) = self.http.await {
+            tracing::warn!(%error, "the HTTP gateway stopped with an error");
         }
         let _ = self.stop.send(());
         let served = self

@@ -84,6 +84,16 @@ fn invalid_values_are_refused_with_the_reason() {
         ("[limits]\nbatch_bytes_max = 0", "limits.batch_bytes_max"),
         ("[raft]\nquiesce_after_ms = 100", "raft.quiesce_after_ms"),
         ("[raft]\nquiesce = \"sometimes\"", "quiesce"),
+        ("[http]\napp_keys = [\"short\"]", "API key"),
+        (
+            "[http]\napp_keys = [\"same-key-1\"]\nadmin_keys = [\"same-key-1\"]",
+            "both an app and an admin key",
+        ),
+        (
+            "[http]\nin_flight_requests_max = 0",
+            "http.in_flight_requests_max",
+        ),
+        ("[http]\nrate_per_s = 5", "rate_per_s"),
     ];
     for (file, named) in cases {
         let out = boxofficed(file, &[], &["--check-config"]);

@@ -18,6 +18,11 @@ election_timeout_min_ms = 400
 election_timeout_max_ms = 800
 "#;
 
+/// The HTTP gateway's API keys in every test cluster.
+pub const APP_KEY: &str = "test-app-key";
+pub const ADMIN_KEY: &str = "test-admin-key";
+const HTTP: &str = "[http]\napp_keys = [\"test-app-key\"]\nadmin_keys = [\"test-admin-key\"]\n";
+
 /// One node: its process (when running), ports and directory.
 pub struct TestNode {
     pub id: u64,
@@ -44,6 +49,17 @@ impl ProcessCluster {
     /// Starts `n` nodes with `data_groups` data groups; `snapshot_after_entries` sets how often
     /// groups snapshot (and purge their logs).
     pub async fn start(n: u64, data_groups: u32, snapshot_after_entries: u64) -> ProcessCluster {
+        Self::start_with(n, data_groups, snapshot_after_entries, "").await
+    }
+
+    /// [`ProcessCluster::start`] with `extra` TOML appended to every node's configuration, after
+    /// its `[http]` table (so bare keys are `[http]` keys).
+    pub async fn start_with(
+        n: u64,
+        data_groups: u32,
+        snapshot_after_entries: u64,
+        extra: &str,
+    ) -> ProcessCluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut nodes = BTreeMap::new();
         for id in 1..=n {
@@ -52,7 +68,7 @@ impl ProcessCluster {
             let data = dir.path().join(format!("node-{id}"));
             let config = dir.path().join(format!("node-{id}.toml"));
             let text = format!(
-                "node_id = {id}\ndata_dir = {data:?}\ngrpc_listen = {grpc:?}\nhttp_listen = {http:?}\n{RAFT}snapshot_after_entries = {snapshot_after_entries}\n"
+                "node_id = {id}\ndata_dir = {data:?}\ngrpc_listen = {grpc:?}\nhttp_listen = {http:?}\n{RAFT}snapshot_after_entries = {snapshot_after_entries}\n{HTTP}{extra}\n"
             );
             std::fs::write(&config, text).expect("write a node config");
             nodes.insert(
