@@ -899,6 +899,160 @@ mod tests {
         assert_flags(&store, "tier counts");
     }
 
+    /// A gated club whose waiting room has pre-sale arrivals ann (rank 1), bob (rank 2) and cat
+    /// (rank 3), ann and bob sequenced, ann admitted, and dan, a later arrival.
+    fn gated_club_with_a_queue() -> (MemStore, EventId) {
+        let mut store = MemStore::new();
+        let event = EventId::new("gig").unwrap();
+        let mut spec = fixtures::club("gig");
+        spec.gated = true;
+        spec.on_sale_at_ms = 100;
+        let join = |who: &str, rank| Action::JoinQueue {
+            event: event.clone(),
+            customer: CustomerId::new(who).unwrap(),
+            rank,
+        };
+        let steps = [
+            (10, Action::CreateEvent(spec)),
+            (10, join("ann", 1)),
+            (10, join("bob", 2)),
+            (10, join("cat", 3)),
+            (
+                100,
+                Action::SequenceQueue {
+                    event: event.clone(),
+                    customers_max: 2,
+                },
+            ),
+            (
+                100,
+                Action::Admit {
+                    event: event.clone(),
+                    customers_max: 1,
+                },
+            ),
+            (100, join("dan", 4)),
+        ];
+        for (i, (at_ms, action)) in steps.into_iter().enumerate() {
+            let command = Command {
+                request_id: RequestId::new(format!("q{i}")).unwrap(),
+                at_ms,
+                action,
+            };
+            let outcome = crate::execute(&mut store, &command).unwrap();
+            assert!(outcome.rejection().is_none(), "{outcome:?}");
+        }
+        check(&store).expect("the untouched state is sound");
+        (store, event)
+    }
+
+    fn queued_key(event: &EventId, who: &str) -> Vec<u8> {
+        keys::queued(event, &CustomerId::new(who).unwrap())
+    }
+
+    #[test]
+    fn flags_a_queue_position_given_twice() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(
+            &mut store,
+            queued_key(&event, "bob"),
+            |q: &mut QueuedRecord| {
+                q.place = Place::Presale {
+                    rank: 2,
+                    position: Some(0),
+                }
+            },
+        );
+        assert_flags(&store, "taken twice");
+    }
+
+    #[test]
+    fn flags_an_unsequenced_arrival_missing_from_the_rank_index() {
+        let (mut store, event) = gated_club_with_a_queue();
+        delete(
+            &mut store,
+            keys::queue_rank(&event, 3, &CustomerId::new("cat").unwrap()),
+        );
+        assert_flags(&store, "not in the rank index");
+    }
+
+    #[test]
+    fn flags_a_rank_index_entry_of_nobody() {
+        let (mut store, event) = gated_club_with_a_queue();
+        let mut txn = Txn::new(&store);
+        txn.put(
+            keys::queue_rank(&event, 0, &CustomerId::new("ghost").unwrap()),
+            Vec::new(),
+        );
+        let batch = txn.into_batch();
+        store.commit(batch).unwrap();
+        assert_flags(&store, "rank index lists ghost");
+    }
+
+    #[test]
+    fn flags_a_sequencing_out_of_rank_order() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(
+            &mut store,
+            queued_key(&event, "bob"),
+            |q: &mut QueuedRecord| {
+                q.place = Place::Presale {
+                    rank: 9,
+                    position: Some(1),
+                }
+            },
+        );
+        assert_flags(&store, "who ranks ahead");
+    }
+
+    #[test]
+    fn flags_queue_counters_that_disagree_with_the_customers() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(&mut store, keys::queue(&event), |q: &mut QueueRecord| {
+            q.later_count += 1
+        });
+        assert_flags(&store, "queue counts");
+    }
+
+    #[test]
+    fn flags_a_watermark_past_an_unsequenced_arrival() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(&mut store, keys::queue(&event), |q: &mut QueueRecord| {
+            q.watermark = 3
+        });
+        assert_flags(&store, "watermark 3 passes");
+    }
+
+    #[test]
+    fn flags_an_admission_batch_past_the_watermark() {
+        let (mut store, event) = gated_club_with_a_queue();
+        let batch = AdmissionBatch {
+            admitted_at_ms: 100,
+            access_expires_at_ms: 100 + ACCESS_TTL_MS_MIN,
+        };
+        let mut txn = Txn::new(&store);
+        txn.put(keys::admission_batch(&event, 2), codec::encode(&batch));
+        let batch = txn.into_batch();
+        store.commit(batch).unwrap();
+        assert_flags(&store, "admission batch ending at 2");
+    }
+
+    #[test]
+    fn flags_an_admitted_position_without_its_batch() {
+        let (mut store, event) = gated_club_with_a_queue();
+        delete(&mut store, keys::admission_batch(&event, 1));
+        assert_flags(&store, "admission batches end at 0");
+    }
+
+    #[test]
+    fn flags_a_waiting_room_on_an_event_that_is_not_gated() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(&mut store, keys::event(&event), |e: &mut EventRecord| {
+            e.gated = false
+        });
+        assert_flags(&store, "not gated, but has waiting-room keys");
+    }
+
     #[test]
     fn flags_an_order_whose_hold_was_not_purchased() {
         let (mut store, event) = club_with_a_hold_and_an_order();

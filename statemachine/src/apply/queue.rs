@@ -295,3 +295,56 @@ impl<S: Store + ?Sized> Ctx<'_, S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{Action, Command, Outcome};
+    use crate::fixtures;
+    use crate::ids::RequestId;
+    use crate::store::{KvStore, MemStore, Txn};
+
+    fn run(store: &mut MemStore, id: &str, action: Action) -> Outcome {
+        let command = Command {
+            request_id: RequestId::new(id).unwrap(),
+            at_ms: 10,
+            action,
+        };
+        crate::execute(store, &command).unwrap()
+    }
+
+    #[test]
+    fn a_full_waiting_room_refuses_newcomers_and_still_answers_its_customers() {
+        let mut store = MemStore::new();
+        let mut spec = fixtures::club("gig");
+        spec.gated = true;
+        spec.on_sale_at_ms = 100;
+        let event = spec.id.clone();
+        run(&mut store, "create", Action::CreateEvent(spec));
+        let join = |who: &str| Action::JoinQueue {
+            event: event.clone(),
+            customer: CustomerId::new(who).unwrap(),
+            rank: 1,
+        };
+        assert!(run(&mut store, "ann", join("ann")).rejection().is_none());
+        // Twenty million joins are too many for a unit test: count all but ann as joined.
+        let mut queue: QueueRecord = read(&store, &keys::queue(&event)).unwrap().unwrap();
+        queue.later_count = QUEUE_CUSTOMERS_MAX - 1;
+        let mut txn = Txn::new(&store);
+        write(&mut txn, keys::queue(&event), &queue);
+        let batch = txn.into_batch();
+        store.commit(batch).unwrap();
+
+        assert_eq!(
+            run(&mut store, "bob", join("bob")).rejection(),
+            Some(&Rejection::LimitExceeded {
+                limit: Limit::QueueCustomers,
+                max: QUEUE_CUSTOMERS_MAX,
+                requested: QUEUE_CUSTOMERS_MAX + 1,
+            })
+        );
+        assert!(run(&mut store, "ann-again", join("ann"))
+            .rejection()
+            .is_none());
+    }
+}
