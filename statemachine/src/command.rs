@@ -80,7 +80,8 @@ pub enum Action {
     /// positions in the queue.
     SequenceQueue { event: EventId, customers_max: u32 },
     /// Admit the next up to `customers_max` positions of a gated event's queue: each may hold until
-    /// the access TTL after now.
+    /// the access TTL after now. Only while the event is on sale or sold out (not before the sale,
+    /// nor during a pause, when an admission would run out unused).
     Admit { event: EventId, customers_max: u32 },
     /// Admin: a gated event's waiting-room settings.
     SetAdmission {
