@@ -3,7 +3,7 @@
 //!
 //! - [`CommandRequest`]: a command request off the wire, as the state machine [`Action`] it asks for.
 //! - [`outcome_to_proto`] / [`outcome_from_proto`]: every [`Effect`] and [`Rejection`], both ways.
-//! - Views: holds, orders, events, seat maps, counts and audits for query replies.
+//! - Views: holds, orders, events, seat maps, counts, places in a waiting room and audits.
 //!
 //! Wire input is never trusted: a malformed message is an [`InvalidArgument`] naming the field by
 //! its protobuf path (e.g. `selection.seats.seat_ids`, `accepted.held.hold_id`), and nothing here
@@ -40,9 +40,10 @@ pub use status::{
     seat_status_from_proto, seat_status_to_proto, status_change_from_proto, status_change_to_proto,
 };
 pub use view::{
-    audit_from_proto, counts_from_proto, counts_to_proto, event_from_proto, event_to_proto,
-    hold_from_proto, hold_to_proto, order_from_proto, order_to_proto, seat_map_from_proto,
-    seat_map_to_proto,
+    admission_settings_from_proto, admission_settings_to_proto, audit_from_proto,
+    counts_from_proto, counts_to_proto, event_from_proto, event_to_proto, hold_from_proto,
+    hold_to_proto, order_from_proto, order_to_proto, queue_place_from_proto, queue_place_to_proto,
+    seat_map_from_proto, seat_map_to_proto,
 };
 
 /// Wire input that does not describe a valid request or reply: `field` is the offending field's

@@ -6,9 +6,10 @@ use boxoffice_client::proto;
 use boxoffice_statemachine::fixtures::{club, stadium};
 use boxoffice_statemachine::query::{self, SeatStatus};
 use boxoffice_statemachine::{
-    execute, invariants, Action, Command, CustomerId, Effect, EventId, EventLimits, EventStatus,
-    HoldId, HoldItems, HoldStatus, HoldView, Limit, MemStore, OrderId, OrderStatus, OrderView,
-    Outcome, Rejection, RequestId, RowSeats, Scope, SeatId, Selection, StatusChange, Ticket,
+    execute, invariants, Action, AdmissionSettings, AdmissionStatus, Command, CustomerId, Effect,
+    EventId, EventLimits, EventStatus, HoldId, HoldItems, HoldStatus, HoldView, Limit, MemStore,
+    OrderId, OrderStatus, OrderView, Outcome, QueueView, Rejection, RequestId, RowSeats, Scope,
+    SeatId, Selection, StatusChange, Ticket,
 };
 use proptest::prelude::*;
 use prost::Message;
@@ -458,6 +459,19 @@ fn malformed_requests_are_refused_naming_the_field() {
 
 // ---- outcomes --------------------------------------------------------------------------------
 
+/// A place in the club's waiting room at `position` (`None`: a pre-sale arrival not sequenced yet).
+fn place(position: Option<u64>, admission: AdmissionStatus) -> QueueView {
+    QueueView {
+        event: event("club"),
+        customer: customer("ann"),
+        joined_at_ms: 1_000,
+        presale: position.is_none_or(|p| p < 5),
+        position,
+        ahead: position.map(|p| p.saturating_sub(3)),
+        admission,
+    }
+}
+
 #[test]
 fn every_effect_survives_the_wire() {
     let mut club = Club::new();
@@ -491,6 +505,40 @@ fn every_effect_survives_the_wire() {
         },
         Effect::SeatsBlocked { seats: 4 },
         Effect::SeatsUnblocked { seats: 0 },
+        Effect::QueueJoined(place(None, AdmissionStatus::Waiting)),
+        Effect::QueueJoined(place(Some(7), AdmissionStatus::Waiting)),
+        Effect::QueueJoined(place(
+            Some(2),
+            AdmissionStatus::Admitted {
+                admitted_at_ms: 5_000,
+                access_expires_at_ms: 605_000,
+            },
+        )),
+        Effect::QueueJoined(place(
+            Some(2),
+            AdmissionStatus::Expired {
+                admitted_at_ms: 5_000,
+                access_expires_at_ms: 605_000,
+            },
+        )),
+        Effect::QueueSequenced {
+            event: event("club"),
+            customers: 4_096,
+            more: true,
+        },
+        Effect::Admitted {
+            event: event("club"),
+            customers: 0,
+            watermark: 12,
+        },
+        Effect::AdmissionSet {
+            event: event("club"),
+            settings: AdmissionSettings {
+                access_ttl_ms: 300_000,
+                admit_per_minute: 0,
+                auto: false,
+            },
+        },
     ];
     for effect in effects {
         let outcome = Outcome::Accepted(effect);
@@ -551,9 +599,18 @@ fn every_rejection_survives_the_wire_with_its_code_and_message() {
             max: 4,
             requested: 5,
         },
+        Rejection::LimitExceeded {
+            limit: Limit::QueueCustomers,
+            max: 20_000_000,
+            requested: 20_000_001,
+        },
         Rejection::UnknownOrder,
         Rejection::OrderNotActive,
         Rejection::RequestIdReused,
+        Rejection::NotGated,
+        Rejection::SaleNotStarted,
+        Rejection::NotAdmitted,
+        Rejection::AdmissionExpired,
     ];
     for rejection in rejections {
         let wire = convert::rejection_to_proto(&rejection);
@@ -672,6 +729,34 @@ fn malformed_replies_are_refused_naming_the_field() {
     let mut wire = convert::hold_to_proto(&hold);
     wire.hold_id = "club~h".into();
     assert_refused(accepted(Kind::Held(wire)), "accepted.held.hold_id");
+
+    let mut wire = convert::queue_place_to_proto(&place(Some(1), AdmissionStatus::Waiting));
+    wire.admission = 0;
+    assert_refused(
+        accepted(Kind::QueueJoined(wire.clone())),
+        "accepted.queue_joined.admission",
+    );
+    wire.admission = proto::AdmissionState::Waiting as i32;
+    wire.customer_id = String::new();
+    assert_refused(
+        accepted(Kind::QueueJoined(wire)),
+        "accepted.queue_joined.customer_id",
+    );
+    assert_refused(
+        accepted(Kind::AdmissionSet(proto::AdmissionSet {
+            event_id: "club".into(),
+            settings: None,
+        })),
+        "accepted.admission_set.settings",
+    );
+    assert_refused(
+        accepted(Kind::Admitted(proto::Admitted {
+            event_id: "club night".into(),
+            customers: 1,
+            watermark: 1,
+        })),
+        "accepted.admitted.event_id",
+    );
 }
 
 // ---- views -----------------------------------------------------------------------------------
@@ -921,6 +1006,7 @@ fn limits() -> impl Strategy<Value = Limit> {
         Just(Limit::SeatsPerCustomer),
         Just(Limit::HoldsPerCustomer),
         Just(Limit::HoldLifetime),
+        Just(Limit::QueueCustomers),
     ]
 }
 
@@ -955,7 +1041,51 @@ fn rejections() -> impl Strategy<Value = Rejection> {
         Just(Rejection::UnknownOrder),
         Just(Rejection::OrderNotActive),
         Just(Rejection::RequestIdReused),
+        Just(Rejection::NotGated),
+        Just(Rejection::SaleNotStarted),
+        Just(Rejection::NotAdmitted),
+        Just(Rejection::AdmissionExpired),
     ]
+}
+
+fn admissions() -> impl Strategy<Value = AdmissionStatus> {
+    prop_oneof![
+        Just(AdmissionStatus::Waiting),
+        any::<(u64, u64)>().prop_map(|(admitted_at_ms, access_expires_at_ms)| {
+            AdmissionStatus::Admitted {
+                admitted_at_ms,
+                access_expires_at_ms,
+            }
+        }),
+        any::<(u64, u64)>().prop_map(|(admitted_at_ms, access_expires_at_ms)| {
+            AdmissionStatus::Expired {
+                admitted_at_ms,
+                access_expires_at_ms,
+            }
+        }),
+    ]
+}
+
+fn queue_views() -> impl Strategy<Value = QueueView> {
+    (
+        event_ids(),
+        "[a-z0-9@.]{1,12}",
+        any::<(u64, bool)>(),
+        prop::option::of(any::<u64>()),
+        prop::option::of(any::<u64>()),
+        admissions(),
+    )
+        .prop_map(
+            |(event, who, (joined_at_ms, presale), position, ahead, admission)| QueueView {
+                event,
+                customer: customer(&who),
+                joined_at_ms,
+                presale,
+                position,
+                ahead,
+                admission,
+            },
+        )
 }
 
 fn items() -> impl Strategy<Value = HoldItems> {
@@ -1054,6 +1184,14 @@ proptest! {
     }
 
     #[test]
+    fn any_place_in_a_waiting_room_survives_the_wire(place in queue_views()) {
+        let wire = convert::queue_place_to_proto(&place);
+        prop_assert_eq!(convert::queue_place_from_proto(&wire).unwrap(), place.clone());
+        let outcome = Outcome::Accepted(Effect::QueueJoined(place));
+        prop_assert_eq!(round_trip(&outcome).unwrap(), outcome);
+    }
+
+    #[test]
     fn any_id_text_is_parsed_or_refused_never_panicked_on(text in ".{0,30}") {
         let buy = proto::BuyRequest {
             hold_id: text.clone(),
@@ -1086,6 +1224,9 @@ proptest! {
         }
         if let Ok(spec) = proto::EventSpec::decode(bytes.as_slice()) {
             let _ = convert::event_spec_from_proto(&spec);
+        }
+        if let Ok(place) = proto::QueuePlace::decode(bytes.as_slice()) {
+            let _ = convert::queue_place_from_proto(&place);
         }
     }
 }

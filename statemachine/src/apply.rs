@@ -3,6 +3,9 @@
 //! A command runs in a nested transaction. If it is accepted, its writes join the entry's writes; if it
 //! is rejected, they are dropped, so a rejection changes nothing but the state time and the remembered
 //! outcome. A store failure aborts the whole entry. A broken invariant found on the way panics.
+//! The waiting room of gated events has its rules in `apply/queue.rs`.
+
+mod queue;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,6 +27,8 @@ use crate::records::{
 use crate::seating::BestAvailable;
 use crate::store::{KvStore, Store, StoreError, Txn, WriteBatch};
 use crate::validate;
+
+pub(crate) use queue::{admission_at, queue_view};
 
 /// The result of applying one command: its outcome and the writes that carry it out.
 #[derive(Debug)]
@@ -280,6 +285,20 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             Action::BlockSeats { event, seats } => self.block(event, seats, true),
             Action::UnblockSeats { event, seats } => self.block(event, seats, false),
             Action::Expire { holds_max } => self.expire(*holds_max),
+            Action::JoinQueue {
+                event,
+                customer,
+                rank,
+            } => self.join_queue(event, customer, *rank),
+            Action::SequenceQueue {
+                event,
+                customers_max,
+            } => self.sequence_queue(event, *customers_max),
+            Action::Admit {
+                event,
+                customers_max,
+            } => self.admit(event, *customers_max),
+            Action::SetAdmission { event, settings } => self.set_admission(event, settings),
         }
     }
 
@@ -831,6 +850,9 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 status: event.status,
             }
             .into());
+        }
+        if event.record.gated {
+            self.require_admission(event_id, customer)?;
         }
         self.check_customer_room(event_id, customer, &limits, quantity)?;
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
-use crate::event::{EventSpec, EventStatus, StatusChange};
+use crate::event::{AdmissionSettings, EventSpec, EventStatus, StatusChange};
 use crate::ids::{CustomerId, EventId, HoldId, OrderId, RequestId, SeatId, TicketId};
 use crate::limits::COMMAND_BYTES_MAX;
 
@@ -68,6 +68,26 @@ pub enum Action {
     UnblockSeats { event: EventId, seats: Vec<SeatId> },
     /// Release every hold whose expiry is at or before state time, at most `holds_max` of them.
     Expire { holds_max: u32 },
+    /// Join a gated event's waiting room. `rank` is a random number the proposing node draws: before
+    /// the on-sale time it orders the pre-sale arrivals (a shuffle), after it nothing. Joining again
+    /// answers with the customer's place, unchanged.
+    JoinQueue {
+        event: EventId,
+        customer: CustomerId,
+        rank: u64,
+    },
+    /// From the on-sale time: give up to `customers_max` pre-sale arrivals, in rank order, their
+    /// positions in the queue.
+    SequenceQueue { event: EventId, customers_max: u32 },
+    /// Admit the next up to `customers_max` positions of a gated event's queue: each may hold until
+    /// the access TTL after now. Only while the event is on sale or sold out (not before the sale,
+    /// nor during a pause, when an admission would run out unused).
+    Admit { event: EventId, customers_max: u32 },
+    /// Admin: a gated event's waiting-room settings.
+    SetAdmission {
+        event: EventId,
+        settings: AdmissionSettings,
+    },
 }
 
 impl Action {
@@ -84,6 +104,10 @@ impl Action {
             Action::BlockSeats { .. } => "block_seats",
             Action::UnblockSeats { .. } => "unblock_seats",
             Action::Expire { .. } => "expire",
+            Action::JoinQueue { .. } => "join_queue",
+            Action::SequenceQueue { .. } => "sequence_queue",
+            Action::Admit { .. } => "admit",
+            Action::SetAdmission { .. } => "set_admission",
         }
     }
 
@@ -94,7 +118,11 @@ impl Action {
             Action::SetEventStatus { event, .. }
             | Action::Hold { event, .. }
             | Action::BlockSeats { event, .. }
-            | Action::UnblockSeats { event, .. } => Some(event),
+            | Action::UnblockSeats { event, .. }
+            | Action::JoinQueue { event, .. }
+            | Action::SequenceQueue { event, .. }
+            | Action::Admit { event, .. }
+            | Action::SetAdmission { event, .. } => Some(event),
             Action::ExtendHold { hold, .. }
             | Action::Release { hold, .. }
             | Action::Buy { hold, .. } => Some(&hold.event),
@@ -191,6 +219,57 @@ pub enum Effect {
         holds: u32,
         more: bool,
     },
+    /// The customer's place in the waiting room: new, or the one they had.
+    QueueJoined(QueueView),
+    /// Pre-sale arrivals given a position; `more` says some still wait for one.
+    QueueSequenced {
+        event: EventId,
+        customers: u32,
+        more: bool,
+    },
+    /// Positions admitted by this command (0 when none could be); the queue has admitted every
+    /// position below `watermark`.
+    Admitted {
+        event: EventId,
+        customers: u32,
+        watermark: u64,
+    },
+    AdmissionSet {
+        event: EventId,
+        settings: AdmissionSettings,
+    },
+}
+
+/// A customer's place in a gated event's waiting room, at the time of the answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueView {
+    pub event: EventId,
+    pub customer: CustomerId,
+    pub joined_at_ms: u64,
+    /// Joined before the on-sale time: admitted in rank order, before every later arrival.
+    pub presale: bool,
+    /// Position in admission order, from 0; `None` for a pre-sale arrival not sequenced yet.
+    pub position: Option<u64>,
+    /// Positions still to be admitted before this one (0 once admitted); `None` while unknown.
+    pub ahead: Option<u64>,
+    pub admission: AdmissionStatus,
+}
+
+/// Where a queued customer stands with the admission a hold needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdmissionStatus {
+    /// Not admitted yet.
+    Waiting,
+    /// Admitted: may hold until `access_expires_at_ms` (exclusive).
+    Admitted {
+        admitted_at_ms: u64,
+        access_expires_at_ms: u64,
+    },
+    /// Was admitted; the access ended at `access_expires_at_ms`.
+    Expired {
+        admitted_at_ms: u64,
+        access_expires_at_ms: u64,
+    },
 }
 
 /// The life of a hold.
@@ -284,6 +363,8 @@ pub enum Limit {
     SeatsPerCustomer,
     HoldsPerCustomer,
     HoldLifetime,
+    /// [`crate::limits::QUEUE_CUSTOMERS_MAX`]: customers one waiting room may queue.
+    QueueCustomers,
 }
 
 impl Limit {
@@ -294,6 +375,7 @@ impl Limit {
             Limit::SeatsPerCustomer => "seats_per_customer_max",
             Limit::HoldsPerCustomer => "holds_per_customer_max",
             Limit::HoldLifetime => "hold_lifetime_ms_max",
+            Limit::QueueCustomers => "queue_customers_max",
         }
     }
 }
@@ -342,6 +424,14 @@ pub enum Rejection {
     OrderNotActive,
     #[error("this request id was already used for a different command")]
     RequestIdReused,
+    #[error("the event has no waiting room (it is not gated)")]
+    NotGated,
+    #[error("the sale has not started: pre-sale arrivals are sequenced from the on-sale time")]
+    SaleNotStarted,
+    #[error("the waiting room has not admitted this customer yet")]
+    NotAdmitted,
+    #[error("the customer's admission has expired")]
+    AdmissionExpired,
 }
 
 impl Rejection {
@@ -364,6 +454,10 @@ impl Rejection {
             Rejection::UnknownOrder => "UNKNOWN_ORDER",
             Rejection::OrderNotActive => "ORDER_NOT_ACTIVE",
             Rejection::RequestIdReused => "REQUEST_ID_REUSED",
+            Rejection::NotGated => "NOT_GATED",
+            Rejection::SaleNotStarted => "SALE_NOT_STARTED",
+            Rejection::NotAdmitted => "NOT_ADMITTED",
+            Rejection::AdmissionExpired => "ADMISSION_EXPIRED",
         }
     }
 

@@ -96,6 +96,29 @@ impl Default for EventLimits {
     }
 }
 
+/// A gated event's waiting-room settings, replicated so that every node's admission timer reads the
+/// admin's latest choice. The state machine applies `access_ttl_ms`; the rate and `auto` are the node's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdmissionSettings {
+    /// How long an admitted customer may start holds, from the admission, in milliseconds. A change
+    /// applies to later admissions; earlier ones keep the expiry they were given.
+    pub access_ttl_ms: u64,
+    /// How many customers the node's timer admits per minute (0: none).
+    pub admit_per_minute: u32,
+    /// Whether the node's timer sequences and admits on its own (otherwise an admin's `Admit` does).
+    pub auto: bool,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        AdmissionSettings {
+            access_ttl_ms: 10 * 60 * 1_000,
+            admit_per_minute: 1_000,
+            auto: true,
+        }
+    }
+}
+
 /// Everything needed to create an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventSpec {
@@ -110,7 +133,8 @@ pub struct EventSpec {
     pub sections: Vec<SectionSpec>,
     pub ga_areas: Vec<GaAreaSpec>,
     pub limits: EventLimits,
-    /// Buyers need a waiting-room admission before they may hold (checked by the gateway).
+    /// Buyers need a waiting-room admission before they may hold: `Hold` refuses a customer the
+    /// event's queue has not admitted, or whose access has expired (see [`AdmissionSettings`]).
     pub gated: bool,
 }
 

@@ -9,10 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::command::{HoldItems, HoldStatus, OrderStatus};
 use crate::event::Counts;
 use crate::ids::{CustomerId, EventId, SeatId};
+use crate::limits::{ACCESS_TTL_MS_MAX, ACCESS_TTL_MS_MIN, QUEUE_CUSTOMERS_MAX};
 use crate::records::{
-    self, decode, keys, prefix_end, read, tag, CustomerRecord, EventRecord, HoldRecord, KeyReader,
-    OrderRecord, RequestRecord, RowLayout, RowStates, SeatState, Stored, TotalsRecord, ZoneKind,
-    ZoneRecord,
+    self, decode, keys, prefix_end, read, tag, AdmissionBatch, CustomerRecord, EventRecord,
+    HoldRecord, KeyReader, OrderRecord, Place, QueueRecord, QueuedRecord, RequestRecord, RowLayout,
+    RowStates, SeatState, Stored, TotalsRecord, ZoneKind, ZoneRecord,
 };
 use crate::store::{Entries, Store, StoreError};
 
@@ -50,6 +51,49 @@ fn tier_plus(mut counts: Counts, state: SeatState) -> Counts {
 /// Everything in one (unbounded) scan of the keys under `prefix`.
 fn scan_prefix<S: Store + ?Sized>(store: &S, prefix: &[u8]) -> Result<Entries, StoreError> {
     store.scan(prefix, &prefix_end(prefix), usize::MAX)
+}
+
+/// Entries read per scan where a prefix may hold millions of keys (a waiting room).
+const PAGE_ENTRIES: usize = 4_096;
+
+/// Shows every entry under `prefix` to `visit`, in key order, a page at a time: memory stays
+/// bounded however many keys there are.
+fn for_each_in_prefix<S: Store + ?Sized>(
+    store: &S,
+    prefix: &[u8],
+    mut visit: impl FnMut(Vec<u8>, Vec<u8>) -> Result<(), Violation>,
+) -> Result<(), Violation> {
+    let end = prefix_end(prefix);
+    let mut from = prefix.to_vec();
+    loop {
+        let page = store.scan(&from, &end, PAGE_ENTRIES)?;
+        let last = page.len() < PAGE_ENTRIES;
+        for (key, value) in page {
+            // The smallest key after `key` is `key` followed by a 0 byte.
+            from = [key.as_slice(), &[0]].concat();
+            visit(key, value)?;
+        }
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// A set of positions `0..len`, one bit each (10 million positions take 1.25 MB).
+struct PositionSet(Vec<u64>);
+
+impl PositionSet {
+    fn new(len: u64) -> PositionSet {
+        PositionSet(vec![0; len.div_ceil(64) as usize])
+    }
+
+    /// Adds `position`; false if it was there already.
+    fn insert(&mut self, position: u64) -> bool {
+        let (word, bit) = ((position / 64) as usize, position % 64);
+        let seen = self.0[word] & (1 << bit) != 0;
+        self.0[word] |= 1 << bit;
+        !seen
+    }
 }
 
 /// Checks every invariant of every event in `store`.
@@ -115,7 +159,8 @@ fn check_requests<S: Store + ?Sized>(store: &S) -> Result<(), Violation> {
 /// 4. each customer's record lists exactly their active holds and counts exactly their confirmed
 ///    purchases, within the event's limits;
 /// 5. the expiry indexes list exactly the active holds, at their expiry; no hold outlives its lifetime
-///    cap; hold and order numbers are below the next ones to be given.
+///    cap; hold and order numbers are below the next ones to be given;
+/// 6. the waiting room of a gated event: positions, rank index, counters and admission batches.
 pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, Violation> {
     let fail = |detail: String| Violation::Event {
         event: id.clone(),
@@ -426,12 +471,229 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
         }
     }
 
+    check_queue(store, id, &event)?;
+
     Ok(Audit {
         events: 1,
         counts: totals.counts,
         active_holds,
         confirmed_orders,
     })
+}
+
+/// Checks the waiting room of one event, reading it a page at a time (its memory is one bit per
+/// queued customer):
+///
+/// 1. only a gated event has queue keys; its counters equal a recount of the queued customers,
+///    within [`QUEUE_CUSTOMERS_MAX`];
+/// 2. positions are unique and dense: the sequenced pre-sale arrivals hold `0..presale_sequenced`,
+///    the later arrivals `presale_total..presale_total + later_count`; pre-sale arrivals joined no
+///    later than the on-sale time, later arrivals no earlier, and nobody after state time;
+/// 3. the rank index lists exactly the unsequenced pre-sale arrivals under their rank, and every
+///    sequenced one comes before every unsequenced one in (rank, customer) order (sequencing took
+///    them from the front of the index);
+/// 4. the watermark never passes an unsequenced pre-sale position nor the end of the queue;
+/// 5. admission batches end at increasing positions, the last exactly at the watermark, admitted no
+///    earlier than the batch before and no later than state time, with an access TTL within bounds.
+fn check_queue<S: Store + ?Sized>(
+    store: &S,
+    id: &EventId,
+    event: &EventRecord,
+) -> Result<(), Violation> {
+    let fail = |detail: String| Violation::Event {
+        event: id.clone(),
+        detail,
+    };
+    let now = records::state_time(store)?;
+    let queue_key = keys::queue(id);
+    let record: Option<QueueRecord> = read(store, &queue_key)?;
+    if !event.gated {
+        for tag in [
+            tag::QUEUE,
+            tag::QUEUED,
+            tag::QUEUE_RANK,
+            tag::ADMISSION_BATCH,
+        ] {
+            let prefix = keys::event_prefix(tag, id);
+            if !store.scan(&prefix, &prefix_end(&prefix), 1)?.is_empty() {
+                return Err(fail(format!(
+                    "not gated, but has waiting-room keys (tag {tag:02x})"
+                )));
+            }
+        }
+        return Ok(());
+    }
+    let queue = record.unwrap_or_default();
+    let customers = queue.presale_total.checked_add(queue.later_count);
+    if customers.is_none_or(|c| c > QUEUE_CUSTOMERS_MAX)
+        || queue.presale_sequenced > queue.presale_total
+    {
+        return Err(fail(format!("queue counters out of bounds: {queue:?}")));
+    }
+    let customers = queue.customers();
+    let settings = queue.settings;
+    if !(ACCESS_TTL_MS_MIN..=ACCESS_TTL_MS_MAX).contains(&settings.access_ttl_ms) {
+        return Err(fail(format!(
+            "access TTL {} out of bounds",
+            settings.access_ttl_ms
+        )));
+    }
+
+    // Customers.
+    let mut positions = PositionSet::new(customers);
+    let (mut presale, mut sequenced, mut later) = (0u64, 0u64, 0u64);
+    let mut last_sequenced: Option<(u64, CustomerId)> = None;
+    let mut first_unsequenced: Option<(u64, CustomerId)> = None;
+    for_each_in_prefix(store, &keys::event_prefix(tag::QUEUED, id), |key, bytes| {
+        let customer = KeyReader::new(&key, tag::QUEUED)
+            .and_then(|mut r| r.text().and(r.text()))
+            .and_then(|c| CustomerId::new(c).ok())
+            .ok_or_else(|| fail(format!("malformed queued key {key:02x?}")))?;
+        let record: QueuedRecord = decode(&key, &bytes)?;
+        if record.joined_at_ms > now {
+            return Err(fail(format!(
+                "{customer} joined the queue after state time"
+            )));
+        }
+        let (position, range) = match record.place {
+            Place::Presale { rank, position } => {
+                presale += 1;
+                if record.joined_at_ms > event.on_sale_at_ms {
+                    return Err(fail(format!(
+                        "pre-sale arrival {customer} joined after the sale opened"
+                    )));
+                }
+                let at = (rank, customer.clone());
+                match position {
+                    Some(position) => {
+                        sequenced += 1;
+                        if last_sequenced.as_ref().is_none_or(|last| *last < at) {
+                            last_sequenced = Some(at);
+                        }
+                        (position, 0..queue.presale_sequenced)
+                    }
+                    None => {
+                        if store.get(&keys::queue_rank(id, rank, &customer))?.is_none() {
+                            return Err(fail(format!(
+                                "unsequenced {customer} is not in the rank index"
+                            )));
+                        }
+                        if first_unsequenced.as_ref().is_none_or(|first| at < *first) {
+                            first_unsequenced = Some(at);
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+            Place::Later { position } => {
+                later += 1;
+                if record.joined_at_ms < event.on_sale_at_ms {
+                    return Err(fail(format!(
+                        "later arrival {customer} joined before the sale opened"
+                    )));
+                }
+                (position, queue.presale_total..customers)
+            }
+        };
+        if !range.contains(&position) || !positions.insert(position) {
+            return Err(fail(format!(
+                "{customer} has position {position}: outside {range:?} or taken twice"
+            )));
+        }
+        Ok(())
+    })?;
+    if (presale, sequenced, later)
+        != (
+            queue.presale_total,
+            queue.presale_sequenced,
+            queue.later_count,
+        )
+    {
+        return Err(fail(format!(
+            "queue counts {} pre-sale ({} sequenced), {} later; the customers are {presale} ({sequenced}), {later}",
+            queue.presale_total, queue.presale_sequenced, queue.later_count
+        )));
+    }
+    if let (Some(last), Some(first)) = (&last_sequenced, &first_unsequenced) {
+        if last > first {
+            return Err(fail(format!(
+                "{} was sequenced before {}, who ranks ahead",
+                last.1, first.1
+            )));
+        }
+    }
+
+    // The rank index: one entry per unsequenced pre-sale arrival (each checked above to have its
+    // entry), so as many entries as there are such arrivals, and each names one of them.
+    let mut ranked = 0u64;
+    for_each_in_prefix(store, &keys::event_prefix(tag::QUEUE_RANK, id), |key, _| {
+        let (_, rank, customer) = records::parse_queue_rank(&key)
+            .ok_or_else(|| fail(format!("malformed rank key {key:02x?}")))?;
+        let record: Option<QueuedRecord> = read(store, &keys::queued(id, &customer))?;
+        if record.map(|r| r.place)
+            != Some(Place::Presale {
+                rank,
+                position: None,
+            })
+        {
+            return Err(fail(format!(
+                "rank index lists {customer} at {rank}, who is not an unsequenced pre-sale arrival"
+            )));
+        }
+        ranked += 1;
+        Ok(())
+    })?;
+    if ranked != queue.presale_total - queue.presale_sequenced {
+        return Err(fail(format!(
+            "rank index has {ranked} entries for {} unsequenced",
+            queue.presale_total - queue.presale_sequenced
+        )));
+    }
+
+    // Admission.
+    if queue.watermark > queue.admissible_end() {
+        return Err(fail(format!(
+            "watermark {} passes the admissible end {}",
+            queue.watermark,
+            queue.admissible_end()
+        )));
+    }
+    let mut previous: Option<(u64, AdmissionBatch)> = None;
+    for_each_in_prefix(
+        store,
+        &keys::event_prefix(tag::ADMISSION_BATCH, id),
+        |key, bytes| {
+            let end = KeyReader::new(&key, tag::ADMISSION_BATCH)
+                .and_then(|mut r| r.text().and(r.u64()))
+                .ok_or_else(|| fail(format!("malformed admission batch key {key:02x?}")))?;
+            let batch: AdmissionBatch = decode(&key, &bytes)?;
+            let ttl = batch
+                .access_expires_at_ms
+                .saturating_sub(batch.admitted_at_ms);
+            let after_previous =
+                previous.is_none_or(|(_, before)| before.admitted_at_ms <= batch.admitted_at_ms);
+            if end == 0
+                || end > queue.watermark
+                || batch.admitted_at_ms > now
+                || !after_previous
+                || !(ACCESS_TTL_MS_MIN..=ACCESS_TTL_MS_MAX).contains(&ttl)
+            {
+                return Err(fail(format!(
+                    "admission batch ending at {end} ({batch:?}) is out of order or bounds"
+                )));
+            }
+            previous = Some((end, batch));
+            Ok(())
+        },
+    )?;
+    let last_end = previous.map_or(0, |(end, _)| end);
+    if last_end != queue.watermark {
+        return Err(fail(format!(
+            "admission batches end at {last_end}, the watermark is {}",
+            queue.watermark
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -635,6 +897,160 @@ mod tests {
             t.tiers[1].available += 1;
         });
         assert_flags(&store, "tier counts");
+    }
+
+    /// A gated club whose waiting room has pre-sale arrivals ann (rank 1), bob (rank 2) and cat
+    /// (rank 3), ann and bob sequenced, ann admitted, and dan, a later arrival.
+    fn gated_club_with_a_queue() -> (MemStore, EventId) {
+        let mut store = MemStore::new();
+        let event = EventId::new("gig").unwrap();
+        let mut spec = fixtures::club("gig");
+        spec.gated = true;
+        spec.on_sale_at_ms = 100;
+        let join = |who: &str, rank| Action::JoinQueue {
+            event: event.clone(),
+            customer: CustomerId::new(who).unwrap(),
+            rank,
+        };
+        let steps = [
+            (10, Action::CreateEvent(spec)),
+            (10, join("ann", 1)),
+            (10, join("bob", 2)),
+            (10, join("cat", 3)),
+            (
+                100,
+                Action::SequenceQueue {
+                    event: event.clone(),
+                    customers_max: 2,
+                },
+            ),
+            (
+                100,
+                Action::Admit {
+                    event: event.clone(),
+                    customers_max: 1,
+                },
+            ),
+            (100, join("dan", 4)),
+        ];
+        for (i, (at_ms, action)) in steps.into_iter().enumerate() {
+            let command = Command {
+                request_id: RequestId::new(format!("q{i}")).unwrap(),
+                at_ms,
+                action,
+            };
+            let outcome = crate::execute(&mut store, &command).unwrap();
+            assert!(outcome.rejection().is_none(), "{outcome:?}");
+        }
+        check(&store).expect("the untouched state is sound");
+        (store, event)
+    }
+
+    fn queued_key(event: &EventId, who: &str) -> Vec<u8> {
+        keys::queued(event, &CustomerId::new(who).unwrap())
+    }
+
+    #[test]
+    fn flags_a_queue_position_given_twice() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(
+            &mut store,
+            queued_key(&event, "bob"),
+            |q: &mut QueuedRecord| {
+                q.place = Place::Presale {
+                    rank: 2,
+                    position: Some(0),
+                }
+            },
+        );
+        assert_flags(&store, "taken twice");
+    }
+
+    #[test]
+    fn flags_an_unsequenced_arrival_missing_from_the_rank_index() {
+        let (mut store, event) = gated_club_with_a_queue();
+        delete(
+            &mut store,
+            keys::queue_rank(&event, 3, &CustomerId::new("cat").unwrap()),
+        );
+        assert_flags(&store, "not in the rank index");
+    }
+
+    #[test]
+    fn flags_a_rank_index_entry_of_nobody() {
+        let (mut store, event) = gated_club_with_a_queue();
+        let mut txn = Txn::new(&store);
+        txn.put(
+            keys::queue_rank(&event, 0, &CustomerId::new("ghost").unwrap()),
+            Vec::new(),
+        );
+        let batch = txn.into_batch();
+        store.commit(batch).unwrap();
+        assert_flags(&store, "rank index lists ghost");
+    }
+
+    #[test]
+    fn flags_a_sequencing_out_of_rank_order() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(
+            &mut store,
+            queued_key(&event, "bob"),
+            |q: &mut QueuedRecord| {
+                q.place = Place::Presale {
+                    rank: 9,
+                    position: Some(1),
+                }
+            },
+        );
+        assert_flags(&store, "who ranks ahead");
+    }
+
+    #[test]
+    fn flags_queue_counters_that_disagree_with_the_customers() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(&mut store, keys::queue(&event), |q: &mut QueueRecord| {
+            q.later_count += 1
+        });
+        assert_flags(&store, "queue counts");
+    }
+
+    #[test]
+    fn flags_a_watermark_past_an_unsequenced_arrival() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(&mut store, keys::queue(&event), |q: &mut QueueRecord| {
+            q.watermark = 3
+        });
+        assert_flags(&store, "watermark 3 passes");
+    }
+
+    #[test]
+    fn flags_an_admission_batch_past_the_watermark() {
+        let (mut store, event) = gated_club_with_a_queue();
+        let batch = AdmissionBatch {
+            admitted_at_ms: 100,
+            access_expires_at_ms: 100 + ACCESS_TTL_MS_MIN,
+        };
+        let mut txn = Txn::new(&store);
+        txn.put(keys::admission_batch(&event, 2), codec::encode(&batch));
+        let batch = txn.into_batch();
+        store.commit(batch).unwrap();
+        assert_flags(&store, "admission batch ending at 2");
+    }
+
+    #[test]
+    fn flags_an_admitted_position_without_its_batch() {
+        let (mut store, event) = gated_club_with_a_queue();
+        delete(&mut store, keys::admission_batch(&event, 1));
+        assert_flags(&store, "admission batches end at 0");
+    }
+
+    #[test]
+    fn flags_a_waiting_room_on_an_event_that_is_not_gated() {
+        let (mut store, event) = gated_club_with_a_queue();
+        tamper(&mut store, keys::event(&event), |e: &mut EventRecord| {
+            e.gated = false
+        });
+        assert_flags(&store, "not gated, but has waiting-room keys");
     }
 
     #[test]

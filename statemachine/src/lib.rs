@@ -5,8 +5,9 @@
 //! [`Command`], state lives behind the [`Store`] trait, and [`apply`] returns the writes to commit.
 //!
 //! - [`command`]: the commands of the log and their outcomes (rejections are values with stable codes).
-//! - [`apply`](mod@apply): the rules of hold, extend, release, buy, cancel, block and expire.
-//! - [`query`]: events with live counts, seat maps, holds, orders.
+//! - [`apply`](mod@apply): the rules of hold, extend, release, buy, cancel, block and expire, and the
+//!   waiting room of gated events (join, sequence, admit: a hold needs an admission).
+//! - [`query`]: events with live counts, seat maps, holds, orders, places in a waiting room.
 //! - [`invariants`]: the one audit of the state every test and replica check reuses.
 //! - [`snapshot`]: ordered export/import of the whole state and its hash.
 //!
@@ -53,12 +54,12 @@ mod validate;
 
 pub use apply::{apply, execute, Applied};
 pub use command::{
-    Action, Command, Effect, HoldItems, HoldStatus, HoldView, Limit, OrderStatus, OrderView,
-    Outcome, Rejection, Scope, Selection, Ticket,
+    Action, AdmissionStatus, Command, Effect, HoldItems, HoldStatus, HoldView, Limit, OrderStatus,
+    OrderView, Outcome, QueueView, Rejection, Scope, Selection, Ticket,
 };
 pub use event::{
-    Counts, EventLimits, EventSpec, EventStatus, GaAreaSpec, PriceTier, RowSeats, RowSpec,
-    SectionSpec, StatusChange,
+    AdmissionSettings, Counts, EventLimits, EventSpec, EventStatus, GaAreaSpec, PriceTier,
+    RowSeats, RowSpec, SectionSpec, StatusChange,
 };
 pub use ids::{CustomerId, EventId, HoldId, InvalidId, OrderId, RequestId, SeatId, TicketId};
 pub use store::{Entries, KvStore, MemStore, Store, StoreError, Txn, WriteBatch};

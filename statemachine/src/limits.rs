@@ -44,6 +44,19 @@ pub const SEATS_PER_BLOCK_MAX: usize = 10_000;
 /// Most holds one `Expire` command releases; a sweep that finds more reports `more = true`.
 pub const EXPIRE_BATCH_MAX: u32 = 4_096;
 
+/// Most customers the waiting room of one gated event may queue (pre-sale and later arrivals together).
+pub const QUEUE_CUSTOMERS_MAX: u64 = 20_000_000;
+/// Most pre-sale arrivals one `SequenceQueue` command gives a position; it reports `more` when some remain.
+pub const SEQUENCE_BATCH_MAX: u32 = 4_096;
+/// Most queue positions one `Admit` command admits (it writes one batch record whatever the count).
+pub const ADMIT_BATCH_MAX: u32 = 100_000;
+/// Shortest access time-to-live an admission may grant, in milliseconds.
+pub const ACCESS_TTL_MS_MIN: u64 = 1_000;
+/// Longest access time-to-live an admission may grant, in milliseconds.
+pub const ACCESS_TTL_MS_MAX: u64 = 2 * 60 * 60 * 1_000;
+/// Highest admission rate an admin may set for the node's admission timer, in customers per minute.
+pub const ADMIT_PER_MINUTE_MAX: u32 = 1_000_000;
+
 /// Latest state time, in milliseconds since the Unix epoch (2^53: far beyond any clock, and far
 /// enough below `u64::MAX` that expiry arithmetic never saturates). Later stamps are clamped.
 pub const STATE_TIME_MS_MAX: u64 = 1 << 53;

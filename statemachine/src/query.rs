@@ -1,4 +1,4 @@
-//! Read-only queries over the state: events with live counts, seat maps, holds, orders.
+//! Read-only queries over the state: events with live counts, seat maps, holds, orders, waiting rooms.
 //!
 //! Queries take the reader's `now` (milliseconds); the effective time is `max(state time, now)`, so a
 //! hold past its expiry reads as expired and its seats as available even before a sweep releases it.
@@ -7,14 +7,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::apply::{hold_view, order_view};
-use crate::command::{HoldItems, HoldStatus, HoldView, OrderView};
-use crate::event::{self, Counts, EventLimits, EventStatus, PriceTier};
+use crate::apply::{admission_at, hold_view, order_view, queue_view};
+use crate::command::{HoldItems, HoldStatus, HoldView, OrderView, QueueView};
+use crate::event::{self, AdmissionSettings, Counts, EventLimits, EventStatus, PriceTier};
 use crate::ids::{CustomerId, EventId, HoldId, OrderId, SeatId};
 use crate::limits::LIST_ENTRIES_MAX;
 use crate::records::{
     self, keys, prefix_end, read, read_stored, tag, EventInfo, EventRecord, HoldRecord, KeyReader,
-    OrderRecord, RowLayout, RowStates, SeatState, TotalsRecord, ZoneKind, ZoneRecord,
+    OrderRecord, QueueRecord, QueuedRecord, RowLayout, RowStates, SeatState, TotalsRecord,
+    ZoneKind, ZoneRecord,
 };
 use crate::store::{Store, StoreError};
 
@@ -462,4 +463,67 @@ pub fn next_hold_expiry<S: Store + ?Sized>(store: &S) -> Result<Option<u64>, Sto
             .map(|(expires_at_ms, _, _)| Some(expires_at_ms))
             .ok_or_else(|| StoreError::Io(format!("malformed hold expiry key {key:02x?}"))),
     }
+}
+
+/// A customer's place in a gated event's waiting room as of `now_ms`, or `None` if the customer has
+/// not joined it (or there is no such event).
+pub fn queue_status<S: Store + ?Sized>(
+    store: &S,
+    event: &EventId,
+    customer: &CustomerId,
+    now_ms: u64,
+) -> Result<Option<QueueView>, StoreError> {
+    let now = effective_now(store, now_ms)?;
+    let Some(record) = read::<QueuedRecord, S>(store, &keys::queued(event, customer))? else {
+        return Ok(None);
+    };
+    let queue: QueueRecord = read(store, &keys::queue(event))?
+        .ok_or_else(|| StoreError::Io(format!("event {event} has queued customers, no queue")))?;
+    let admission =
+        admission_at(store, event, record.place.position(), &queue, now)?.ok_or_else(|| {
+            StoreError::Io(format!(
+                "event {event}: customer {customer} is admitted by no admission batch"
+            ))
+        })?;
+    Ok(Some(queue_view(event, customer, record, &queue, admission)))
+}
+
+/// A gated event's waiting room in numbers (two reads, whatever its size).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueSummary {
+    pub event: EventId,
+    /// Only a gated event has a waiting room; for others every count is 0.
+    pub gated: bool,
+    /// Customers who joined before the on-sale time.
+    pub presale_total: u64,
+    /// Pre-sale arrivals that have their position.
+    pub presale_sequenced: u64,
+    /// Customers who joined from the on-sale time on.
+    pub later_count: u64,
+    /// Every position below this is admitted.
+    pub watermark: u64,
+    /// Positions an `Admit` could admit now (sequenced or later arrivals not admitted yet).
+    pub admissible: u64,
+    pub settings: AdmissionSettings,
+}
+
+/// The waiting room of an event, or `None` if there is no such event.
+pub fn queue_summary<S: Store + ?Sized>(
+    store: &S,
+    event: &EventId,
+) -> Result<Option<QueueSummary>, StoreError> {
+    let Some(record) = read::<EventRecord, S>(store, &keys::event(event))? else {
+        return Ok(None);
+    };
+    let queue: QueueRecord = read(store, &keys::queue(event))?.unwrap_or_default();
+    Ok(Some(QueueSummary {
+        event: event.clone(),
+        gated: record.gated,
+        presale_total: queue.presale_total,
+        presale_sequenced: queue.presale_sequenced,
+        later_count: queue.later_count,
+        watermark: queue.watermark,
+        admissible: queue.admissible_end().saturating_sub(queue.watermark),
+        settings: queue.settings,
+    }))
 }

@@ -22,6 +22,10 @@
 //! | 19 | event, area (be16), expires at (be64), hold (be64) | — (expiry index of active GA holds) |
 //! | 1a | event, section (be16), row (be16) | [`RowStates`] (state and tier of every seat) |
 //! | 1b | event | [`EventInfo`] (name, venue, tier names: what only queries read) |
+//! | 1c | event | [`QueueRecord`] (a gated event's waiting-room counters and settings) |
+//! | 1d | event, customer | [`QueuedRecord`] (a customer's place in the waiting room) |
+//! | 1e | event, rank (be64), customer | — (pre-sale arrivals not sequenced yet, in admission order) |
+//! | 1f | event, batch end position (be64) | [`AdmissionBatch`] (positions admitted together) |
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -50,6 +54,10 @@ pub(crate) mod tag {
     pub const GA_HOLD_EXPIRY: u8 = 0x19;
     pub const ROW_STATES: u8 = 0x1a;
     pub const EVENT_INFO: u8 = 0x1b;
+    pub const QUEUE: u8 = 0x1c;
+    pub const QUEUED: u8 = 0x1d;
+    pub const QUEUE_RANK: u8 = 0x1e;
+    pub const ADMISSION_BATCH: u8 = 0x1f;
 }
 
 /// Builds keys component by component.
@@ -208,6 +216,28 @@ pub(crate) mod keys {
             .u16(area)
             .u64(expires_at_ms)
             .u64(hold)
+            .build()
+    }
+    pub fn queue(event: &EventId) -> Vec<u8> {
+        Key::new(tag::QUEUE).text(event.as_str()).build()
+    }
+    pub fn queued(event: &EventId, customer: &CustomerId) -> Vec<u8> {
+        Key::new(tag::QUEUED)
+            .text(event.as_str())
+            .text(customer.as_str())
+            .build()
+    }
+    pub fn queue_rank(event: &EventId, rank: u64, customer: &CustomerId) -> Vec<u8> {
+        Key::new(tag::QUEUE_RANK)
+            .text(event.as_str())
+            .u64(rank)
+            .text(customer.as_str())
+            .build()
+    }
+    pub fn admission_batch(event: &EventId, end: u64) -> Vec<u8> {
+        Key::new(tag::ADMISSION_BATCH)
+            .text(event.as_str())
+            .u64(end)
             .build()
     }
     /// Prefix of every key of `tag` that belongs to `event` (tags whose first component is the event).
@@ -480,6 +510,89 @@ pub(crate) struct CustomerHold {
     pub expires_at_ms: u64,
 }
 
+/// A gated event's waiting room: how many joined and how far sequencing and admission got.
+///
+/// Positions are dense: pre-sale arrivals get `0..presale_total` as they are sequenced (in rank
+/// order), later arrivals `presale_total + k` as they join (the k-th later arrival). Every position
+/// below `watermark` is admitted; the watermark never passes an unsequenced pre-sale position.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QueueRecord {
+    /// Customers who joined before the on-sale time (frozen from then on: state time never goes back).
+    pub presale_total: u64,
+    /// Pre-sale arrivals given a position so far.
+    pub presale_sequenced: u64,
+    /// Customers who joined from the on-sale time on.
+    pub later_count: u64,
+    /// Positions below this are admitted.
+    pub watermark: u64,
+    pub settings: crate::event::AdmissionSettings,
+}
+
+impl QueueRecord {
+    /// Customers queued, pre-sale and later arrivals together.
+    pub fn customers(&self) -> u64 {
+        self.presale_total + self.later_count
+    }
+
+    /// The position the watermark may reach now: the end of the sequenced pre-sale positions while
+    /// some remain unsequenced, else the end of the queue.
+    pub fn admissible_end(&self) -> u64 {
+        if self.presale_sequenced < self.presale_total {
+            self.presale_sequenced
+        } else {
+            self.customers()
+        }
+    }
+}
+
+/// Where a queued customer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Place {
+    /// Joined before the on-sale time with `rank`; the position comes with sequencing.
+    Presale { rank: u64, position: Option<u64> },
+    /// Joined from the on-sale time on, first come first served.
+    Later { position: u64 },
+}
+
+impl Place {
+    pub fn position(self) -> Option<u64> {
+        match self {
+            Place::Presale { position, .. } => position,
+            Place::Later { position } => Some(position),
+        }
+    }
+}
+
+/// A customer's place in a gated event's waiting room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct QueuedRecord {
+    pub joined_at_ms: u64,
+    pub place: Place,
+}
+
+/// Positions admitted by one `Admit`, stored under the end (exclusive) of their range: the batch of
+/// position `p` is the first one whose key ends after `p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AdmissionBatch {
+    pub admitted_at_ms: u64,
+    /// `admitted_at_ms` plus the access TTL in force at the admission.
+    pub access_expires_at_ms: u64,
+}
+
+/// The admission batch that admitted `position` (which must be below the watermark), if stored.
+pub(crate) fn admission_batch_of<S: Store + ?Sized>(
+    store: &S,
+    event: &EventId,
+    position: u64,
+) -> Result<Option<AdmissionBatch>, StoreError> {
+    let from = keys::admission_batch(event, position.saturating_add(1));
+    let to = prefix_end(&keys::event_prefix(tag::ADMISSION_BATCH, event));
+    match store.scan(&from, &to, 1)?.into_iter().next() {
+        Some((key, bytes)) => Ok(Some(decode(&key, &bytes)?)),
+        None => Ok(None),
+    }
+}
+
 /// Reads and decodes the record under `key`, for records with their own encoding.
 pub(crate) fn read_stored<T: Stored, S: Store + ?Sized>(
     store: &S,
@@ -520,6 +633,15 @@ pub(crate) fn write<T: Serialize, S: Store + ?Sized>(
 /// The state time: the largest command time applied so far (0 before the first command).
 pub(crate) fn state_time<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
     Ok(read::<u64, S>(store, &keys::state_time())?.unwrap_or(0))
+}
+
+/// Parses a pre-sale rank-index key back into (event, rank, customer).
+pub(crate) fn parse_queue_rank(key: &[u8]) -> Option<(EventId, u64, CustomerId)> {
+    let mut r = KeyReader::new(key, tag::QUEUE_RANK)?;
+    let event = EventId::new(r.text()?).ok()?;
+    let rank = r.u64()?;
+    let customer = CustomerId::new(r.text()?).ok()?;
+    r.is_done().then_some((event, rank, customer))
 }
 
 /// Parses an expiry-index key back into (expires at, event, hold).

@@ -278,6 +278,8 @@ enum Summary {
         holds: u32,
         more: bool,
     },
+    /// A waiting-room effect: this model's club is not gated (`tests/queue_model.rs` models queues).
+    Queue(Effect),
 }
 
 fn summarize(outcome: &Outcome) -> Summary {
@@ -356,6 +358,10 @@ fn summarize(outcome: &Outcome) -> Summary {
             holds: *holds,
             more: *more,
         },
+        Effect::QueueJoined(_)
+        | Effect::QueueSequenced { .. }
+        | Effect::Admitted { .. }
+        | Effect::AdmissionSet { .. } => Summary::Queue(effect.clone()),
     }
 }
 
@@ -695,6 +701,13 @@ impl Inventory {
             Action::BlockSeats { event, seats } => self.block(event, seats),
             Action::UnblockSeats { event, seats } => self.unblock(event, seats),
             Action::Expire { holds_max } => self.expire(*holds_max),
+            Action::JoinQueue { .. }
+            | Action::SequenceQueue { .. }
+            | Action::Admit { .. }
+            | Action::SetAdmission { .. } => Err(No::Bad(
+                "this model's club is not gated; tests/queue_model.rs models the waiting room"
+                    .into(),
+            )),
         }
     }
 

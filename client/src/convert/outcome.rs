@@ -7,18 +7,22 @@ use super::status::{
     decode_enum, event_status_from_proto, event_status_to_proto, hold_status_from_proto,
     hold_status_to_proto, status_change_from_proto, status_change_to_proto,
 };
-use super::view::{hold_at, hold_to_proto, order_at, order_to_proto};
+use super::view::{
+    admission_settings_from_proto, admission_settings_to_proto, hold_at, hold_to_proto, order_at,
+    order_to_proto, queue_place_at, queue_place_to_proto,
+};
 use super::{missing, parse_id, parse_seats, to_strings, InvalidArgument};
 use crate::proto;
 use crate::proto::command_reply::Outcome as WireOutcome;
 use crate::proto::effect::Kind;
 
 /// Every limit a `LIMIT_EXCEEDED` rejection may name.
-const LIMITS: [Limit; 4] = [
+const LIMITS: [Limit; 5] = [
     Limit::SeatsPerHold,
     Limit::SeatsPerCustomer,
     Limit::HoldsPerCustomer,
     Limit::HoldLifetime,
+    Limit::QueueCustomers,
 ];
 
 /// Fails to compile when `Limit` gains a variant, so that `LIMITS` is kept whole.
@@ -26,7 +30,8 @@ const _: fn(Limit) = |limit| match limit {
     Limit::SeatsPerHold
     | Limit::SeatsPerCustomer
     | Limit::HoldsPerCustomer
-    | Limit::HoldLifetime => {}
+    | Limit::HoldLifetime
+    | Limit::QueueCustomers => {}
 };
 
 /// An outcome as a `CommandReply` carries it.
@@ -97,6 +102,29 @@ fn effect_to_proto(effect: &Effect) -> proto::Effect {
         Effect::SeatsUnblocked { seats } => {
             Kind::SeatsUnblocked(proto::SeatsChanged { seats: *seats })
         }
+        Effect::QueueJoined(place) => Kind::QueueJoined(queue_place_to_proto(place)),
+        Effect::QueueSequenced {
+            event,
+            customers,
+            more,
+        } => Kind::QueueSequenced(proto::QueueSequenced {
+            event_id: event.to_string(),
+            customers: *customers,
+            more: *more,
+        }),
+        Effect::Admitted {
+            event,
+            customers,
+            watermark,
+        } => Kind::Admitted(proto::Admitted {
+            event_id: event.to_string(),
+            customers: *customers,
+            watermark: *watermark,
+        }),
+        Effect::AdmissionSet { event, settings } => Kind::AdmissionSet(proto::AdmissionSet {
+            event_id: event.to_string(),
+            settings: Some(admission_settings_to_proto(settings)),
+        }),
         // Internal to the node; see `outcome_to_proto`.
         Effect::Expired { .. } => return proto::Effect { kind: None },
     };
@@ -143,6 +171,27 @@ fn effect_from_proto(effect: &proto::Effect) -> Result<Effect, InvalidArgument> 
         },
         Kind::SeatsUnblocked(changed) => Effect::SeatsUnblocked {
             seats: changed.seats,
+        },
+        Kind::QueueJoined(place) => {
+            Effect::QueueJoined(queue_place_at("accepted.queue_joined", place)?)
+        }
+        Kind::QueueSequenced(sequenced) => Effect::QueueSequenced {
+            event: parse_id("accepted.queue_sequenced.event_id", &sequenced.event_id)?,
+            customers: sequenced.customers,
+            more: sequenced.more,
+        },
+        Kind::Admitted(admitted) => Effect::Admitted {
+            event: parse_id("accepted.admitted.event_id", &admitted.event_id)?,
+            customers: admitted.customers,
+            watermark: admitted.watermark,
+        },
+        Kind::AdmissionSet(set) => Effect::AdmissionSet {
+            event: parse_id("accepted.admission_set.event_id", &set.event_id)?,
+            settings: admission_settings_from_proto(
+                set.settings
+                    .as_ref()
+                    .ok_or_else(|| missing("accepted.admission_set.settings"))?,
+            ),
         },
     })
 }
@@ -196,7 +245,11 @@ pub fn rejection_to_proto(rejection: &Rejection) -> proto::Rejection {
         | Rejection::NotHolder
         | Rejection::UnknownOrder
         | Rejection::OrderNotActive
-        | Rejection::RequestIdReused => {}
+        | Rejection::RequestIdReused
+        | Rejection::NotGated
+        | Rejection::SaleNotStarted
+        | Rejection::NotAdmitted
+        | Rejection::AdmissionExpired => {}
     }
     wire
 }
@@ -263,6 +316,10 @@ pub fn rejection_from_proto(wire: &proto::Rejection) -> Result<Rejection, Invali
         "UNKNOWN_ORDER" => Rejection::UnknownOrder,
         "ORDER_NOT_ACTIVE" => Rejection::OrderNotActive,
         "REQUEST_ID_REUSED" => Rejection::RequestIdReused,
+        "NOT_GATED" => Rejection::NotGated,
+        "SALE_NOT_STARTED" => Rejection::SaleNotStarted,
+        "NOT_ADMITTED" => Rejection::NotAdmitted,
+        "ADMISSION_EXPIRED" => Rejection::AdmissionExpired,
         other => {
             return Err(InvalidArgument::new(
                 "rejected.code",

@@ -1,8 +1,8 @@
-//! The enums of the API: event status, status change, seat, hold and order status, both ways.
+//! The enums of the API: event status, status change, seat, hold, order and admission status, both ways.
 //! Decoding refuses `*_UNSPECIFIED` and values this build does not know.
 
 use boxoffice_statemachine::query::SeatStatus;
-use boxoffice_statemachine::{EventStatus, HoldStatus, OrderStatus, StatusChange};
+use boxoffice_statemachine::{AdmissionStatus, EventStatus, HoldStatus, OrderStatus, StatusChange};
 
 use super::InvalidArgument;
 use crate::proto;
@@ -133,4 +133,49 @@ pub(super) fn hold_status_from_proto(
         Some(status) => Ok(status),
         None => Ok(HoldStatus::Purchased { order: order()? }),
     }
+}
+
+/// An admission as the wire carries it: its state, when it was granted and until when it lasts
+/// (both 0 while waiting).
+pub(super) fn admission_to_proto(admission: AdmissionStatus) -> (proto::AdmissionState, u64, u64) {
+    match admission {
+        AdmissionStatus::Waiting => (proto::AdmissionState::Waiting, 0, 0),
+        AdmissionStatus::Admitted {
+            admitted_at_ms,
+            access_expires_at_ms,
+        } => (
+            proto::AdmissionState::Admitted,
+            admitted_at_ms,
+            access_expires_at_ms,
+        ),
+        AdmissionStatus::Expired {
+            admitted_at_ms,
+            access_expires_at_ms,
+        } => (
+            proto::AdmissionState::Expired,
+            admitted_at_ms,
+            access_expires_at_ms,
+        ),
+    }
+}
+
+/// An admission from the raw state field `field` and its two times (read only once admitted).
+pub(super) fn admission_from_proto(
+    field: &str,
+    raw: i32,
+    admitted_at_ms: u64,
+    access_expires_at_ms: u64,
+) -> Result<AdmissionStatus, InvalidArgument> {
+    decode_enum(field, raw, |state: proto::AdmissionState| match state {
+        proto::AdmissionState::Unspecified => None,
+        proto::AdmissionState::Waiting => Some(AdmissionStatus::Waiting),
+        proto::AdmissionState::Admitted => Some(AdmissionStatus::Admitted {
+            admitted_at_ms,
+            access_expires_at_ms,
+        }),
+        proto::AdmissionState::Expired => Some(AdmissionStatus::Expired {
+            admitted_at_ms,
+            access_expires_at_ms,
+        }),
+    })
 }

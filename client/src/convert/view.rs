@@ -1,16 +1,19 @@
-//! What queries answer, both ways: holds, orders, events with live counts, seat maps, counts and
-//! replica audits. The node encodes views; the client decodes them when it wants typed results.
+//! What queries answer, both ways: holds, orders, events with live counts, seat maps, counts,
+//! places in a waiting room, admission settings and replica audits. The node encodes views; the client decodes them when it wants typed results.
 
 use boxoffice_statemachine::invariants::Audit;
 use boxoffice_statemachine::query::{
     EventView, RowView, SeatMap, SeatView, SectionView, TierView, ZoneView,
 };
-use boxoffice_statemachine::{Counts, HoldItems, HoldView, OrderId, OrderView, PriceTier, Ticket};
+use boxoffice_statemachine::{
+    AdmissionSettings, Counts, HoldItems, HoldView, OrderId, OrderView, PriceTier, QueueView,
+    Ticket,
+};
 
 use super::status::{
-    decode_enum, event_status_from_proto, event_status_to_proto, hold_status_from_proto,
-    hold_status_to_proto, order_status_from_proto, order_status_to_proto, seat_status_from_proto,
-    seat_status_to_proto,
+    admission_from_proto, admission_to_proto, decode_enum, event_status_from_proto,
+    event_status_to_proto, hold_status_from_proto, hold_status_to_proto, order_status_from_proto,
+    order_status_to_proto, seat_status_from_proto, seat_status_to_proto,
 };
 use super::{missing, parse_customer, parse_id, parse_seats, path, to_strings, InvalidArgument};
 use crate::proto;
@@ -380,4 +383,64 @@ pub(super) fn order_at(at: &str, order: &proto::Order) -> Result<OrderView, Inva
         cancel_reason: order.cancel_reason.clone(),
         id,
     })
+}
+
+/// A place in a waiting room as the wire carries it.
+pub fn queue_place_to_proto(place: &QueueView) -> proto::QueuePlace {
+    let (admission, admitted_at_ms, access_expires_at_ms) = admission_to_proto(place.admission);
+    proto::QueuePlace {
+        event_id: place.event.to_string(),
+        customer_id: place.customer.to_string(),
+        joined_at_ms: place.joined_at_ms,
+        presale: place.presale,
+        position: place.position,
+        ahead: place.ahead,
+        admission: admission as i32,
+        admitted_at_ms,
+        access_expires_at_ms,
+    }
+}
+
+/// A place in a waiting room from the wire.
+pub fn queue_place_from_proto(place: &proto::QueuePlace) -> Result<QueueView, InvalidArgument> {
+    queue_place_at("place", place)
+}
+
+/// The place at `at` (`place`, or `accepted.queue_joined` inside an outcome).
+pub(super) fn queue_place_at(
+    at: &str,
+    place: &proto::QueuePlace,
+) -> Result<QueueView, InvalidArgument> {
+    Ok(QueueView {
+        event: parse_id(&path(at, "event_id"), &place.event_id)?,
+        customer: parse_customer(&path(at, "customer_id"), &place.customer_id)?,
+        joined_at_ms: place.joined_at_ms,
+        presale: place.presale,
+        position: place.position,
+        ahead: place.ahead,
+        admission: admission_from_proto(
+            &path(at, "admission"),
+            place.admission,
+            place.admitted_at_ms,
+            place.access_expires_at_ms,
+        )?,
+    })
+}
+
+/// Waiting-room settings as the wire carries them.
+pub fn admission_settings_to_proto(settings: &AdmissionSettings) -> proto::AdmissionSettings {
+    proto::AdmissionSettings {
+        access_ttl_ms: settings.access_ttl_ms,
+        admit_per_minute: settings.admit_per_minute,
+        auto: settings.auto,
+    }
+}
+
+/// Waiting-room settings from the wire (the state machine checks their bounds).
+pub fn admission_settings_from_proto(settings: &proto::AdmissionSettings) -> AdmissionSettings {
+    AdmissionSettings {
+        access_ttl_ms: settings.access_ttl_ms,
+        admit_per_minute: settings.admit_per_minute,
+        auto: settings.auto,
+    }
 }

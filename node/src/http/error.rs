@@ -108,7 +108,7 @@ impl HttpError {
 
 /// Where each state-machine rejection lands among HTTP statuses: 404 for what does not exist, 409
 /// for conflicts with the current state, 422 for limits and reused idempotency keys, 403 for a buyer
-/// the waiting room has not admitted.
+/// the waiting room has not admitted (or whose admission expired).
 pub fn rejection_status(rejection: &Rejection) -> StatusCode {
     match rejection {
         Rejection::InvalidRequest { .. } | Rejection::UnknownSeat { .. } => StatusCode::BAD_REQUEST,
@@ -123,7 +123,10 @@ pub fn rejection_status(rejection: &Rejection) -> StatusCode {
         | Rejection::HoldExpired
         | Rejection::HoldNotActive { .. }
         | Rejection::NotHolder
-        | Rejection::OrderNotActive => StatusCode::CONFLICT,
+        | Rejection::OrderNotActive
+        | Rejection::NotGated
+        | Rejection::SaleNotStarted => StatusCode::CONFLICT,
+        Rejection::NotAdmitted | Rejection::AdmissionExpired => StatusCode::FORBIDDEN,
         Rejection::LimitExceeded { .. } | Rejection::RequestIdReused => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

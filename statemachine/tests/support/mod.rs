@@ -4,7 +4,8 @@
 
 use boxoffice_statemachine::{
     execute, fixtures, invariants, Action, Command, CustomerId, Effect, EventId, HoldId, HoldView,
-    MemStore, OrderId, OrderView, Outcome, Rejection, RequestId, Scope, SeatId, Selection,
+    MemStore, OrderId, OrderView, Outcome, QueueView, Rejection, RequestId, Scope, SeatId,
+    Selection,
 };
 
 /// One replica: a store, a clock (ms) and a request counter.
@@ -29,6 +30,24 @@ impl Sim {
         let mut sim = Sim::new();
         sim.accept(Action::CreateEvent(fixtures::club(ev)));
         sim
+    }
+
+    /// A replica with the fixture club `ev` created gated, going on sale at `on_sale_at_ms`.
+    pub fn with_gated_club(ev: &str, on_sale_at_ms: u64) -> Sim {
+        let mut sim = Sim::new();
+        let mut spec = fixtures::club(ev);
+        spec.gated = true;
+        spec.on_sale_at_ms = on_sale_at_ms;
+        sim.accept(Action::CreateEvent(spec));
+        sim
+    }
+
+    /// Joins `customer` to the waiting room of `ev` with `rank`; fails the test on a rejection.
+    pub fn join(&mut self, ev: &str, customer: &str, rank: u64) -> QueueView {
+        match self.accept(join_action(ev, customer, rank)) {
+            Effect::QueueJoined(view) => view,
+            other => panic!("unexpected effect {other:?}"),
+        }
     }
 
     pub fn advance(&mut self, ms: u64) {
@@ -164,5 +183,27 @@ pub fn cancel_action(order: &OrderId) -> Action {
     Action::CancelOrder {
         order: order.clone(),
         reason: "refund".into(),
+    }
+}
+
+pub fn join_action(ev_id: &str, who: &str, rank: u64) -> Action {
+    Action::JoinQueue {
+        event: ev(ev_id),
+        customer: customer(who),
+        rank,
+    }
+}
+
+pub fn sequence_action(ev_id: &str, customers_max: u32) -> Action {
+    Action::SequenceQueue {
+        event: ev(ev_id),
+        customers_max,
+    }
+}
+
+pub fn admit_action(ev_id: &str, customers_max: u32) -> Action {
+    Action::Admit {
+        event: ev(ev_id),
+        customers_max,
     }
 }

@@ -1,8 +1,10 @@
-//! How boxctl shows things: command outcomes (text and JSON), holds, orders and read freshness.
+//! How boxctl shows things: command outcomes (text and JSON), holds, orders, places in a waiting
+//! room and read freshness.
 
 use boxoffice_client::{proto, Decided};
 use boxoffice_statemachine::{
-    Effect, HoldItems, HoldStatus, HoldView, OrderStatus, OrderView, Outcome, RequestId,
+    AdmissionStatus, Effect, HoldItems, HoldStatus, HoldView, OrderStatus, OrderView, Outcome,
+    QueueView, RequestId,
 };
 use serde_json::{json, Value};
 
@@ -68,6 +70,51 @@ fn order_json(order: &OrderView) -> Value {
     })
 }
 
+/// A place in a waiting room, as text: its position and admission.
+fn queue_place_text(place: &QueueView) -> String {
+    let position = match (place.position, place.ahead) {
+        (Some(position), Some(ahead)) => format!("position {position}, {ahead} ahead"),
+        _ => "pre-sale arrival, position drawn at the on-sale time".to_owned(),
+    };
+    match place.admission {
+        AdmissionStatus::Waiting => format!("{position}, waiting"),
+        AdmissionStatus::Admitted {
+            access_expires_at_ms,
+            ..
+        } => format!("{position}, admitted until {access_expires_at_ms} ms"),
+        AdmissionStatus::Expired {
+            access_expires_at_ms,
+            ..
+        } => format!("{position}, admission expired at {access_expires_at_ms} ms"),
+    }
+}
+
+/// A place in a waiting room, as JSON.
+fn queue_place_json(place: &QueueView) -> Value {
+    let (admission, admitted_at_ms, access_expires_at_ms) = match place.admission {
+        AdmissionStatus::Waiting => ("waiting", None, None),
+        AdmissionStatus::Admitted {
+            admitted_at_ms,
+            access_expires_at_ms,
+        } => ("admitted", Some(admitted_at_ms), Some(access_expires_at_ms)),
+        AdmissionStatus::Expired {
+            admitted_at_ms,
+            access_expires_at_ms,
+        } => ("expired", Some(admitted_at_ms), Some(access_expires_at_ms)),
+    };
+    json!({
+        "event_id": place.event.to_string(),
+        "customer_id": place.customer.to_string(),
+        "joined_at_ms": place.joined_at_ms,
+        "presale": place.presale,
+        "position": place.position,
+        "ahead": place.ahead,
+        "admission": admission,
+        "admitted_at_ms": admitted_at_ms,
+        "access_expires_at_ms": access_expires_at_ms,
+    })
+}
+
 /// Money in cents, as text.
 pub fn money(cents: u64) -> String {
     format!("{}.{:02}", cents / 100, cents % 100)
@@ -115,6 +162,28 @@ pub fn effect_text(effect: &Effect) -> String {
         Effect::SeatsBlocked { seats } => format!("{seats} seat(s) blocked"),
         Effect::SeatsUnblocked { seats } => format!("{seats} seat(s) unblocked"),
         Effect::Expired { holds, more } => format!("{holds} hold(s) expired (more: {more})"),
+        Effect::QueueJoined(place) => format!(
+            "{} is in the waiting room of {}: {}",
+            place.customer,
+            place.event,
+            queue_place_text(place)
+        ),
+        Effect::QueueSequenced {
+            event,
+            customers,
+            more,
+        } => format!("{customers} pre-sale arrival(s) of {event} sequenced (more: {more})"),
+        Effect::Admitted {
+            event,
+            customers,
+            watermark,
+        } => {
+            format!("{customers} customer(s) of {event} admitted; positions below {watermark} are")
+        }
+        Effect::AdmissionSet { event, settings } => format!(
+            "waiting room of {event}: access {} ms, {} per minute, auto {}",
+            settings.access_ttl_ms, settings.admit_per_minute, settings.auto
+        ),
     }
 }
 
@@ -156,6 +225,30 @@ pub fn effect_json(effect: &Effect) -> Value {
         Effect::Expired { holds, more } => {
             json!({ "kind": "expired", "holds": holds, "more": more })
         }
+        Effect::QueueJoined(place) => {
+            json!({ "kind": "queue_joined", "place": queue_place_json(place) })
+        }
+        Effect::QueueSequenced {
+            event,
+            customers,
+            more,
+        } => {
+            json!({ "kind": "queue_sequenced", "event_id": event.to_string(), "customers": customers, "more": more })
+        }
+        Effect::Admitted {
+            event,
+            customers,
+            watermark,
+        } => {
+            json!({ "kind": "admitted", "event_id": event.to_string(), "customers": customers, "watermark": watermark })
+        }
+        Effect::AdmissionSet { event, settings } => json!({
+            "kind": "admission_set",
+            "event_id": event.to_string(),
+            "access_ttl_ms": settings.access_ttl_ms,
+            "admit_per_minute": settings.admit_per_minute,
+            "auto": settings.auto,
+        }),
     }
 }
 
