@@ -22,6 +22,9 @@ Environment:
                          Raft timings (default 100, 400, 800)
   BOXOFFICE_APP_KEY      the HTTP API key of role app (default dev-app-key; local clusters only)
   BOXOFFICE_ADMIN_KEY    the HTTP API key of role admin (default dev-admin-key; local clusters only)
+  BOXOFFICE_WAITING_ROOM_SECRET
+                         signs waiting-room tokens, the same on every node (default
+                         dev-waiting-room-secret; local clusters only)
   BOXOFFICE_SKIP_BUILD=1 do not build; use the binaries already in $CARGO_TARGET_DIR/release
   BOXOFFICE_BIN_DIR      where boxofficed and boxctl are (default $CARGO_TARGET_DIR/release)
 
@@ -48,6 +51,7 @@ GRPC_BASE="${BOXOFFICE_GRPC_BASE:-7080}"
 HTTP_BASE="${BOXOFFICE_HTTP_BASE:-8080}"
 APP_KEY="${BOXOFFICE_APP_KEY:-dev-app-key}"
 ADMIN_KEY="${BOXOFFICE_ADMIN_KEY:-dev-admin-key}"
+ROOM_SECRET="${BOXOFFICE_WAITING_ROOM_SECRET:-dev-waiting-room-secret}"
 DATA_GROUPS="${BOXOFFICE_DATA_GROUPS:-$((4 * NODES))}"
 for value in "$GRPC_BASE" "$HTTP_BASE" "$DATA_GROUPS"; do
     [[ "$value" =~ ^[0-9]+$ ]] || die "BOXOFFICE_GRPC_BASE, BOXOFFICE_HTTP_BASE and BOXOFFICE_DATA_GROUPS must be numbers (got '$value')"
@@ -113,6 +117,7 @@ for ((i = 1; i <= NODES; i++)); do
         --election-timeout-max-ms "${BOXOFFICE_LOCAL_ELECTION_MAX_MS:-800}"
         --app-keys "$APP_KEY"
         --admin-keys "$ADMIN_KEY"
+        --waiting-room-secret "$ROOM_SECRET"
     )
     {
         echo "# node.env: how start-local.sh started node $i; restart-node.sh sources it."

@@ -9,8 +9,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use boxoffice_statemachine::{
-    CustomerId, EventId, EventSpec, HoldId, OrderId, Outcome, RequestId, SeatId, Selection,
-    StatusChange,
+    AdmissionSettings, CustomerId, EventId, EventSpec, HoldId, OrderId, Outcome, RequestId, SeatId,
+    Selection, StatusChange,
 };
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
@@ -167,7 +167,8 @@ read_reply!(
     proto::SeatMapReply,
     proto::HoldReply,
     proto::OrderReply,
-    proto::OrdersReply
+    proto::OrdersReply,
+    proto::QueueStatusReply
 );
 
 macro_rules! no_route_reply {
@@ -563,6 +564,72 @@ impl Client {
             )
             .await?;
         Self::decided(reply)
+    }
+
+    /// Puts `customer` in the waiting room of gated event `event` (joining again keeps the place).
+    pub async fn join_queue(
+        &self,
+        request_id: &RequestId,
+        event: &EventId,
+        customer: &CustomerId,
+    ) -> Result<Decided, ClientError> {
+        let reply = self
+            .call(
+                Route::Event(event.clone()),
+                Some(request_id),
+                |meta| proto::JoinQueueRequest {
+                    options: Self::options(request_id, meta),
+                    event_id: event.to_string(),
+                    customer_id: customer.to_string(),
+                },
+                |mut c, r| async move { c.join_queue(r).await },
+            )
+            .await?;
+        Self::decided(reply)
+    }
+
+    /// Admin: a gated event's waiting-room settings (access TTL, admission rate, automatic mode).
+    pub async fn set_admission(
+        &self,
+        request_id: &RequestId,
+        event: &EventId,
+        settings: &AdmissionSettings,
+    ) -> Result<Decided, ClientError> {
+        let settings = convert::admission_settings_to_proto(settings);
+        let reply = self
+            .call(
+                Route::Event(event.clone()),
+                Some(request_id),
+                |meta| proto::SetAdmissionRequest {
+                    options: Self::options(request_id, meta),
+                    event_id: event.to_string(),
+                    settings: Some(settings),
+                },
+                |mut c, r| async move { c.set_admission(r).await },
+            )
+            .await?;
+        Self::decided(reply)
+    }
+
+    /// `customer`'s place in `event`'s waiting room (if it joined; no customer: none) and the
+    /// room's totals.
+    pub async fn queue_status(
+        &self,
+        event: &EventId,
+        customer: Option<&CustomerId>,
+        consistency: Consistency,
+    ) -> Result<proto::QueueStatusReply, ClientError> {
+        self.call(
+            Route::Event(event.clone()),
+            None,
+            |meta| proto::QueueStatusRequest {
+                read: Self::read_options(consistency, meta),
+                event_id: event.to_string(),
+                customer_id: customer.map(ToString::to_string).unwrap_or_default(),
+            },
+            |mut c, r| async move { c.get_queue_status(r).await },
+        )
+        .await
     }
 
     /// Extends an active hold (within the event's lifetime limit).

@@ -32,8 +32,9 @@ mod view;
 
 pub use outcome::{outcome_from_proto, outcome_to_proto, rejection_from_proto, rejection_to_proto};
 pub use request::{
-    event_spec_from_proto, event_spec_to_proto, limits_from_proto, limits_to_proto, seats_action,
-    selection_from_proto, selection_to_proto, CommandRequest, SeatsCommand,
+    event_spec_from_proto, event_spec_to_proto, join_queue_action, limits_from_proto,
+    limits_to_proto, seats_action, selection_from_proto, selection_to_proto, CommandRequest,
+    SeatsCommand,
 };
 pub use status::{
     event_status_from_proto, event_status_to_proto, order_status_from_proto, order_status_to_proto,
@@ -43,7 +44,7 @@ pub use view::{
     admission_settings_from_proto, admission_settings_to_proto, audit_from_proto,
     counts_from_proto, counts_to_proto, event_from_proto, event_to_proto, hold_from_proto,
     hold_to_proto, order_from_proto, order_to_proto, queue_place_from_proto, queue_place_to_proto,
-    seat_map_from_proto, seat_map_to_proto,
+    queue_summary_to_proto, seat_map_from_proto, seat_map_to_proto,
 };
 
 /// Wire input that does not describe a valid request or reply: `field` is the offending field's

@@ -70,6 +70,22 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// A join with the pre-sale rank this node drew for it from the waiting-room secret.
+struct RankedJoin {
+    join: proto::JoinQueueRequest,
+    rank: u64,
+}
+
+impl CommandRequest for RankedJoin {
+    fn options(&self) -> Option<&proto::CommandOptions> {
+        self.join.options.as_ref()
+    }
+
+    fn action(&self) -> Result<boxoffice_statemachine::Action, convert::InvalidArgument> {
+        convert::join_queue_action(&self.join, self.rank)
+    }
+}
+
 impl ApiError {
     /// The stable code carried in `ErrorDetail.code`.
     pub fn code(&self) -> &'static str {
@@ -481,6 +497,37 @@ impl Boxoffice for ApiService {
             .map_err(|e| self.fail(e))
     }
 
+    async fn join_queue(
+        &self,
+        request: Request<proto::JoinQueueRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        let result = async {
+            let join = request.into_inner();
+            let Some(key) = &self.node.room_key else {
+                return Err(ApiError::Unavailable(
+                    "this node has no waiting-room secret configured".into(),
+                ));
+            };
+            let event = parse::<EventId>("event_id", &join.event_id)?;
+            let customer = boxoffice_statemachine::CustomerId::new(join.customer_id.clone())
+                .map_err(|e| ApiError::InvalidArgument(format!("customer_id: {e}")))?;
+            let rank = key.rank(&event, &customer);
+            self.submit(Request::new(RankedJoin { join, rank }), None)
+                .await
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn set_admission(
+        &self,
+        request: Request<proto::SetAdmissionRequest>,
+    ) -> ApiResult<proto::CommandReply> {
+        self.submit(request, None)
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
     async fn extend_hold(
         &self,
         request: Request<proto::ExtendHoldRequest>,
@@ -653,6 +700,38 @@ impl Boxoffice for ApiService {
             let view = query::order(&state.reader(), &order).map_err(internal)?;
             Ok(proto::OrderReply {
                 order: view.as_ref().map(convert::order_to_proto),
+                read: Some(read),
+            })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn get_queue_status(
+        &self,
+        request: Request<proto::QueueStatusRequest>,
+    ) -> ApiResult<proto::QueueStatusReply> {
+        let request = request.into_inner();
+        let result = async {
+            let event = parse::<EventId>("event_id", &request.event_id)?;
+            // No customer: the room's totals only.
+            let customer = (!request.customer_id.is_empty())
+                .then(|| boxoffice_statemachine::CustomerId::new(request.customer_id.clone()))
+                .transpose()
+                .map_err(|e| ApiError::InvalidArgument(format!("customer_id: {e}")))?;
+            let (state, read) = self.read_event(&event, request.read.as_ref()).await?;
+            let reader = state.reader();
+            let summary = query::queue_summary(&reader, &event)
+                .map_err(internal)?
+                .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
+            let place = match &customer {
+                Some(customer) => {
+                    query::queue_status(&reader, &event, customer, now_ms()).map_err(internal)?
+                }
+                None => None,
+            };
+            Ok(proto::QueueStatusReply {
+                place: place.as_ref().map(convert::queue_place_to_proto),
+                summary: Some(convert::queue_summary_to_proto(&summary)),
                 read: Some(read),
             })
         };

@@ -113,6 +113,29 @@ impl Default for HttpConfig {
     }
 }
 
+/// The waiting room of gated events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WaitingRoomConfig {
+    /// The same on every node: signs queue and access tokens and keys the pre-sale shuffle. Empty:
+    /// gated events cannot be joined through this node.
+    pub secret: String,
+    /// How often a group's leader admits the next customers of its gated events, in milliseconds.
+    pub admit_every_ms: u64,
+}
+
+impl Default for WaitingRoomConfig {
+    fn default() -> Self {
+        WaitingRoomConfig {
+            secret: String::new(),
+            admit_every_ms: 1_000,
+        }
+    }
+}
+
+/// Shortest waiting-room secret accepted, in bytes.
+pub const WAITING_ROOM_SECRET_BYTES_MIN: usize = 16;
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -132,6 +155,7 @@ pub struct NodeConfig {
     pub raft: RaftTimings,
     pub limits: NodeLimits,
     pub http: HttpConfig,
+    pub waiting_room: WaitingRoomConfig,
 }
 
 impl Default for NodeConfig {
@@ -147,6 +171,7 @@ impl Default for NodeConfig {
             raft: RaftTimings::default(),
             limits: NodeLimits::default(),
             http: HttpConfig::default(),
+            waiting_room: WaitingRoomConfig::default(),
         }
     }
 }
@@ -185,6 +210,9 @@ pub struct Flags {
     /// API keys of role `admin` (comma-separated in the variable).
     #[arg(long, env = "BOXOFFICE_ADMIN_KEYS", value_delimiter = ',')]
     pub admin_keys: Vec<String>,
+    /// The waiting room's secret, the same on every node.
+    #[arg(long, env = "BOXOFFICE_WAITING_ROOM_SECRET", hide_env_values = true)]
+    pub waiting_room_secret: Option<String>,
     /// Whether idle groups stop ticking (`true` or `false`).
     #[arg(long, env = "BOXOFFICE_QUIESCE")]
     pub quiesce: Option<bool>,
@@ -250,6 +278,7 @@ impl NodeConfig {
             &flags.election_timeout_max_ms,
         );
         set(&mut self.raft.quiesce, &flags.quiesce);
+        set(&mut self.waiting_room.secret, &flags.waiting_room_secret);
         if !flags.app_keys.is_empty() {
             self.http.app_keys.clone_from(&flags.app_keys);
         }
@@ -343,6 +372,15 @@ impl NodeConfig {
                 "API key {:?}... is both an app and an admin key",
                 key.chars().take(3).collect::<String>()
             ));
+        }
+        let room = &self.waiting_room;
+        if !room.secret.is_empty() && room.secret.len() < WAITING_ROOM_SECRET_BYTES_MIN {
+            return invalid(format!(
+                "waiting_room.secret needs at least {WAITING_ROOM_SECRET_BYTES_MIN} bytes"
+            ));
+        }
+        if room.admit_every_ms == 0 {
+            return invalid("waiting_room.admit_every_ms must be at least 1".into());
         }
         if let Some(peer) = self.join.iter().find(|p| p.trim().is_empty()) {
             return invalid(format!("join lists an empty address {peer:?}"));

@@ -9,3 +9,4 @@ pub mod meta;
 pub mod node;
 pub mod raft;
 pub mod storage;
+pub mod waiting_room;

@@ -1,7 +1,7 @@
 //! A running `boxofficed`: the node's RocksDB, its Raft groups (group 0 and the data groups the
-//! cluster map gives it), their proposers and expiry sweepers, the reconciler that follows the map,
-//! the leader balancer, quiescence of idle groups, and one gRPC server for Raft traffic and the
-//! public API.
+//! cluster map gives it), their proposers, expiry sweepers and waiting-room admitters, the
+//! reconciler that follows the map, the leader balancer, quiescence of idle groups, one gRPC server
+//! for Raft traffic and the public API, and the HTTP gateway.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,6 +16,7 @@ use crate::api::ApiService;
 use crate::config::NodeConfig;
 use crate::http::Gateway;
 use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, META_GROUP};
+use crate::raft::admission::{start_admitter, Admitter};
 use crate::raft::expiry::{start_sweeper, SweepStats, Sweeper};
 use crate::raft::log_store::LogStore;
 use crate::raft::proposer::{Clock, Proposer, ProposerLimits, SystemClock};
@@ -24,6 +25,7 @@ use crate::raft::state_machine::{MetaView, StateMachine};
 use crate::raft::transport::{GroupNetwork, GroupRaft, Groups, PeerChannels, RaftService};
 use crate::raft::Proposal;
 use crate::storage::{GroupId, NodeStorage, StorageError};
+use crate::waiting_room::RoomKey;
 
 /// How often the leader of a group sweeps expired holds.
 const EXPIRY_SWEEP_EVERY: Duration = Duration::from_millis(250);
@@ -65,6 +67,7 @@ struct DataGroup {
     raft: GroupRaft,
     proposer: Proposer,
     sweeper: JoinHandle<()>,
+    admitter: JoinHandle<()>,
 }
 
 /// What the public API and the background tasks share.
@@ -79,6 +82,8 @@ pub struct NodeState {
     pub sweep_stats: Arc<SweepStats>,
     /// Which hosted groups are quiet, and the node beats that vouch for them.
     pub quiescence: Arc<Quiescence>,
+    /// The waiting room's secret (ranks and tokens), when configured.
+    pub room_key: Option<RoomKey>,
     raft_config: Arc<openraft::Config>,
     channels: PeerChannels,
     data: Mutex<BTreeMap<GroupId, DataGroup>>,
@@ -185,6 +190,7 @@ impl Node {
             meta_view,
             sweep_stats: Arc::default(),
             quiescence: quiescence.clone(),
+            room_key: RoomKey::new(&config.waiting_room.secret),
             raft_config,
             channels,
             data: Mutex::default(),
@@ -297,6 +303,7 @@ impl Node {
         let groups = std::mem::take(&mut *self.state.lock_data());
         for (_, group) in groups {
             group.sweeper.abort();
+            group.admitter.abort();
             let _ = group.raft.shutdown().await;
         }
         let _ = self.state.meta.shutdown().await;
@@ -392,9 +399,18 @@ impl NodeState {
                 raft: raft.clone(),
                 state: self.storage.group_state(group),
                 proposer: proposer.clone(),
-                clock,
+                clock: clock.clone(),
                 every: EXPIRY_SWEEP_EVERY,
                 stats: self.sweep_stats.clone(),
+            });
+            let admitter = start_admitter(Admitter {
+                node_id: self.id,
+                group,
+                raft: raft.clone(),
+                state: self.storage.group_state(group),
+                proposer: proposer.clone(),
+                clock,
+                every: Duration::from_millis(self.config.waiting_room.admit_every_ms),
             });
             self.groups.insert(group, raft.clone());
             self.lock_data().insert(
@@ -403,6 +419,7 @@ impl NodeState {
                     raft: raft.clone(),
                     proposer,
                     sweeper,
+                    admitter,
                 },
             );
             let initialized = raft.is_initialized().await.map_err(|e| NodeError::Raft {

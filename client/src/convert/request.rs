@@ -43,6 +43,32 @@ impl CommandRequest for proto::SetEventStatusRequest {
     }
 }
 
+impl CommandRequest for proto::SetAdmissionRequest {
+    fn options(&self) -> Option<&proto::CommandOptions> {
+        self.options.as_ref()
+    }
+
+    fn action(&self) -> Result<Action, InvalidArgument> {
+        let settings = self.settings.as_ref().ok_or_else(|| missing("settings"))?;
+        Ok(Action::SetAdmission {
+            event: parse_id("event_id", &self.event_id)?,
+            settings: super::view::admission_settings_from_proto(settings),
+        })
+    }
+}
+
+/// A join request as an action, with the rank the node drew for it (see `JoinQueue` in the proto).
+pub fn join_queue_action(
+    request: &proto::JoinQueueRequest,
+    rank: u64,
+) -> Result<Action, InvalidArgument> {
+    Ok(Action::JoinQueue {
+        event: parse_id("event_id", &request.event_id)?,
+        customer: parse_customer("customer_id", &request.customer_id)?,
+        rank,
+    })
+}
+
 impl CommandRequest for proto::HoldRequest {
     fn options(&self) -> Option<&proto::CommandOptions> {
         self.options.as_ref()

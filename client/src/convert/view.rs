@@ -3,7 +3,7 @@
 
 use boxoffice_statemachine::invariants::Audit;
 use boxoffice_statemachine::query::{
-    EventView, RowView, SeatMap, SeatView, SectionView, TierView, ZoneView,
+    EventView, QueueSummary, RowView, SeatMap, SeatView, SectionView, TierView, ZoneView,
 };
 use boxoffice_statemachine::{
     AdmissionSettings, Counts, HoldItems, HoldView, OrderId, OrderView, PriceTier, QueueView,
@@ -433,6 +433,19 @@ pub fn admission_settings_to_proto(settings: &AdmissionSettings) -> proto::Admis
         access_ttl_ms: settings.access_ttl_ms,
         admit_per_minute: settings.admit_per_minute,
         auto: settings.auto,
+    }
+}
+
+/// A waiting room's totals as the wire carries them.
+pub fn queue_summary_to_proto(summary: &QueueSummary) -> proto::QueueSummary {
+    proto::QueueSummary {
+        gated: summary.gated,
+        presale_total: summary.presale_total,
+        presale_sequenced: summary.presale_sequenced,
+        later_count: summary.later_count,
+        watermark: summary.watermark,
+        admissible: summary.admissible,
+        settings: Some(admission_settings_to_proto(&summary.settings)),
     }
 }
 

@@ -20,6 +20,9 @@ pub enum HttpError {
     Unauthenticated,
     #[error("this API key may not {0}")]
     Forbidden(&'static str),
+    /// A gated event's waiting room has not let this buyer through (no, a bad, or an expired token).
+    #[error("{message}")]
+    AccessDenied { code: &'static str, message: String },
     /// No such route or resource.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
@@ -54,6 +57,7 @@ impl HttpError {
             HttpError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             HttpError::Unauthenticated => "UNAUTHENTICATED",
             HttpError::Forbidden(_) => "FORBIDDEN",
+            HttpError::AccessDenied { code, .. } => code,
             HttpError::NotFound { code, .. } => code,
             HttpError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             HttpError::Rejected(rejection) => rejection.code(),
@@ -71,7 +75,7 @@ impl HttpError {
             HttpError::Invalid(_) => StatusCode::BAD_REQUEST,
             HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             HttpError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HttpError::Forbidden(_) | HttpError::AccessDenied { .. } => StatusCode::FORBIDDEN,
             HttpError::NotFound { .. } => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::Rejected(rejection) => rejection_status(rejection),

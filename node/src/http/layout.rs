@@ -1,5 +1,6 @@
-//! Event layouts for readable seats (`Floor A-1`): a layout never changes once its event exists, so
-//! the gateway reads it once per event (a stale seat map is enough) and keeps a bounded cache.
+//! Event layouts for readable seats (`Floor A-1`) and whether the event is gated: neither changes
+//! once the event exists, so the gateway reads them once per event (stale reads are enough) and
+//! keeps a bounded cache.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,11 +21,14 @@ type RowNumbers = (String, Vec<u32>);
 pub struct Layout {
     sections: Vec<(String, Vec<RowNumbers>)>,
     ga_areas: Vec<String>,
+    /// Buyers pass the waiting room first (fixed when the event is created).
+    pub gated: bool,
 }
 
 impl Layout {
-    fn from_map(map: &proto::SeatMapReply) -> Layout {
+    fn from_map(map: &proto::SeatMapReply, gated: bool) -> Layout {
         Layout {
+            gated,
             sections: map
                 .sections
                 .iter()
@@ -100,7 +104,12 @@ impl Layouts {
             return Ok(layout.clone());
         }
         let map = client.seat_map(event, None, Consistency::Stale).await?;
-        let layout = Arc::new(Layout::from_map(&map));
+        let gated = client
+            .event(event, Consistency::Stale)
+            .await?
+            .event
+            .is_some_and(|e| e.gated);
+        let layout = Arc::new(Layout::from_map(&map, gated));
         let mut cached = self.lock();
         if cached.len() >= LAYOUTS_CACHED_MAX {
             cached.clear();

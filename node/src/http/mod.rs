@@ -1,6 +1,7 @@
 //! The HTTP gateway every node serves (axum): the REST API of a ticketing store over the replicated
 //! groups, forwarding through the client crate's routing (so any node answers any request), with
-//! API-key roles, per-client rate limits, a bound on requests in flight, and its OpenAPI document.
+//! API-key roles, per-client rate limits, a bound on requests in flight, the waiting room's
+//! endpoints, and its OpenAPI document.
 
 pub mod admin;
 pub mod browse;
@@ -9,6 +10,7 @@ pub mod guard;
 pub mod layout;
 pub mod model;
 pub mod openapi;
+pub mod queue;
 pub mod sales;
 
 use std::net::SocketAddr;
@@ -163,6 +165,18 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/v1/events/{event_id}", get(browse::event))
         .route("/api/v1/events/{event_id}/seats", get(browse::seats))
         .route("/api/v1/events/{event_id}/reserve", post(sales::reserve))
+        .route(
+            "/api/v1/events/{event_id}/queue",
+            get(queue::totals).post(queue::join),
+        )
+        .route(
+            "/api/v1/events/{event_id}/queue/{queue_token}",
+            get(queue::poll),
+        )
+        .route(
+            "/api/v1/events/{event_id}/admission",
+            post(queue::set_admission),
+        )
         .route("/api/v1/events/{event_id}/status", post(admin::sale_status))
         .route("/api/v1/events/{event_id}/block", post(admin::block_seats))
         .route(

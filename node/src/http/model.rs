@@ -394,6 +394,8 @@ pub struct ReserveRequest {
     pub price_tier: Option<String>,
     /// Seconds until the reservation expires (the event's default when absent).
     pub hold_duration: Option<u64>,
+    /// Gated events: the access token the waiting room gave this buyer.
+    pub access_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

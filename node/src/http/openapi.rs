@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, browse, model, sales};
+use super::{admin, browse, model, queue, sales};
 
 /// The bearer API key scheme of the `app` and `admin` roles.
 struct ApiKeys;
@@ -52,6 +52,10 @@ impl Modify for ApiKeys {
         admin::unblock_seats,
         admin::cancel_order,
         admin::cluster,
+        queue::join,
+        queue::poll,
+        queue::totals,
+        queue::set_admission,
         document,
     ),
     components(schemas(model::ErrorBody)),
@@ -60,6 +64,7 @@ impl Modify for ApiKeys {
         (name = "browse", description = "Events and seat maps; no key needed"),
         (name = "sales", description = "Reservations and orders; role app"),
         (name = "admin", description = "Events, sales and the cluster; role admin"),
+        (name = "waiting room", description = "Queues of gated events: join (role app), poll (the queue token), admission (role admin)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -29,6 +29,13 @@ const USER_ORDER_READS_IN_FLIGHT: usize = 16;
 /// Seconds a reservation may be asked to last, at most (the event's lifetime cap applies too).
 pub const HOLD_DURATION_S_MAX: u64 = 24 * 3_600;
 
+/// Wall-clock ms since the Unix epoch, for token expiry (the store re-checks with its own time).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 pub fn customer(text: &str) -> Result<CustomerId, HttpError> {
     CustomerId::new(text).map_err(|e| HttpError::invalid(format!("user_id: {e}")))
 }
@@ -112,18 +119,25 @@ pub async fn reserve(
     let customer = customer(&request.user_id)?;
     let selection = selection(&request)?;
     let ttl = ttl_ms(request.hold_duration)?;
+    let layout = gateway.layouts.of(&gateway.client, &event).await?;
+    if layout.gated {
+        super::queue::check_access(
+            &gateway,
+            &event,
+            &customer,
+            request.access_token.as_deref(),
+            now_ms(),
+        )?;
+    }
     let decided = gateway
         .client
         .hold(&id, &event, &customer, &selection, ttl)
         .await?;
     match accepted(decided)? {
-        Effect::Held(hold) => {
-            let layout = gateway.layouts.of(&gateway.client, &event).await?;
-            Ok((
-                StatusCode::CREATED,
-                Json(Reservation::from_hold(&hold, &layout)),
-            ))
-        }
+        Effect::Held(hold) => Ok((
+            StatusCode::CREATED,
+            Json(Reservation::from_hold(&hold, &layout)),
+        )),
         other => Err(unexpected(&other)),
     }
 }

@@ -2,6 +2,7 @@
 //! store and state machine behind it. This is the only module that names openraft types, so an
 //! openraft upgrade stays here.
 
+pub mod admission;
 pub mod expiry;
 pub mod log_store;
 pub mod proposer;

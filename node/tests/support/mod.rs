@@ -21,7 +21,7 @@ election_timeout_max_ms = 800
 /// The HTTP gateway's API keys in every test cluster.
 pub const APP_KEY: &str = "test-app-key";
 pub const ADMIN_KEY: &str = "test-admin-key";
-const HTTP: &str = "[http]\napp_keys = [\"test-app-key\"]\nadmin_keys = [\"test-admin-key\"]\n";
+const HTTP: &str = "[waiting_room]\nsecret = \"test-waiting-room-secret\"\nadmit_every_ms = 200\n[http]\napp_keys = [\"test-app-key\"]\nadmin_keys = [\"test-admin-key\"]\n";
 
 /// One node: its process (when running), ports and directory.
 pub struct TestNode {
