@@ -572,3 +572,98 @@ async fn a_client_past_its_rate_gets_429_with_retry_after_and_others_are_served(
         assert_eq!(api.get("/healthz", None).await.status, StatusCode::OK);
     }
 }
+
+/// Reads SSE events from `response` until `want` events arrived: (event name, id, data).
+async fn sse_events(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    want: usize,
+) -> Vec<(String, String, Value)> {
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while events.len() < want {
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let (mut name, mut id, mut data) = (String::new(), String::new(), Value::Null);
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data = serde_json::from_str(v.trim()).unwrap();
+                }
+            }
+            if !name.is_empty() {
+                events.push((name, id, data));
+            }
+        }
+        if events.len() >= want {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no SSE event in time");
+        let chunk = tokio::time::timeout(Duration::from_secs(20), response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_live_seat_map_streams_a_snapshot_then_only_what_changed() {
+    let cluster = ProcessCluster::start(3, 1, 50_000).await;
+    let api = Api::new(&cluster.nodes[&2].http);
+    create(&api, "live").await;
+    let url = format!(
+        "http://{}/api/v1/events/live/changes",
+        cluster.nodes[&3].http
+    );
+    let mut stream = reqwest::get(&url).await.unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut buffer = String::new();
+    let first = sse_events(&mut stream, &mut buffer, 1).await;
+    let (kind, cursor, snapshot) = &first[0];
+    assert_eq!(kind, "snapshot");
+    let spots = snapshot["spots"].as_array().unwrap();
+    assert_eq!(spots.len(), 17 + 1, "every seat and the Pit");
+
+    let held = reserve(
+        &api,
+        "live",
+        json!({"user_id": "ada", "seat_ids": ["0.0.3", "0.0.4"]}),
+    )
+    .await;
+    assert_eq!(held.status, StatusCode::CREATED);
+    let next = sse_events(&mut stream, &mut buffer, 1).await;
+    let (kind, next_cursor, changes) = &next[0];
+    assert_eq!(kind, "changes");
+    assert!(next_cursor.parse::<u64>().unwrap() > cursor.parse::<u64>().unwrap());
+    assert_eq!(
+        changes["spots"],
+        json!([{"id": "0.0.3", "state": "reserved"}, {"id": "0.0.4", "state": "reserved"}])
+    );
+
+    // Resuming at the latest cursor sends no snapshot; an old cursor gets one.
+    let resumed = reqwest::Client::new()
+        .get(&url)
+        .header("last-event-id", next_cursor.as_str())
+        .send()
+        .await
+        .unwrap();
+    let mut resumed = resumed;
+    let pending = tokio::time::timeout(Duration::from_millis(800), resumed.chunk()).await;
+    assert!(
+        pending.is_err(),
+        "nothing to send to a client that is up to date"
+    );
+    let mut old = reqwest::get(format!("{url}?cursor=1")).await.unwrap();
+    let mut buffer = String::new();
+    assert_eq!(sse_events(&mut old, &mut buffer, 1).await[0].0, "snapshot");
+}

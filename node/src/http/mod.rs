@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod browse;
+pub mod changes;
 pub mod error;
 pub mod guard;
 pub mod layout;
@@ -45,6 +46,8 @@ pub struct Gateway {
     pub keys: Keys,
     pub rate: RateLimiter,
     pub in_flight: Semaphore,
+    /// Live seat-map streams this node may still open.
+    pub feeds: Arc<Semaphore>,
     pub layouts: Layouts,
     pub config: HttpConfig,
 }
@@ -67,6 +70,7 @@ impl Gateway {
                 config.rate_limited_clients_max,
             ),
             in_flight: Semaphore::new(config.in_flight_requests_max),
+            feeds: Arc::new(Semaphore::new(changes::FEED_CONNECTIONS_MAX)),
             layouts: Layouts::default(),
             client,
             node,
@@ -164,6 +168,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .route("/api/v1/events/{event_id}", get(browse::event))
         .route("/api/v1/events/{event_id}/seats", get(browse::seats))
+        .route("/api/v1/events/{event_id}/changes", get(changes::changes))
         .route("/api/v1/events/{event_id}/reserve", post(sales::reserve))
         .route(
             "/api/v1/events/{event_id}/queue",

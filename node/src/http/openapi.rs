@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, browse, model, queue, sales};
+use super::{admin, browse, changes, model, queue, sales};
 
 /// The bearer API key scheme of the `app` and `admin` roles.
 struct ApiKeys;
@@ -37,6 +37,7 @@ impl Modify for ApiKeys {
         browse::list_events,
         browse::event,
         browse::seats,
+        changes::changes,
         browse::healthz,
         browse::readyz,
         sales::reserve,
