@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -666,4 +667,29 @@ async fn a_live_seat_map_streams_a_snapshot_then_only_what_changed() {
     let mut old = reqwest::get(format!("{url}?cursor=1")).await.unwrap();
     let mut buffer = String::new();
     assert_eq!(sse_events(&mut old, &mut buffer, 1).await[0].0, "snapshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_at_its_in_flight_bound_sheds_with_503_and_retry_after() {
+    let cluster = ProcessCluster::start_with(3, 1, 50_000, "in_flight_requests_max = 1\n").await;
+    let api = Arc::new(Api::new(&cluster.nodes[&1].http));
+    let answers = futures_util::future::join_all((0..100).map(|_| {
+        let api = api.clone();
+        tokio::spawn(async move { api.get("/api/v1/events", Some(ADMIN_KEY)).await })
+    }))
+    .await;
+    let answers: Vec<Answer> = answers.into_iter().map(Result::unwrap).collect();
+    let shed: Vec<&Answer> = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(!shed.is_empty(), "100 at once against a bound of 1");
+    assert_eq!(shed[0].code(), "OVERLOADED");
+    assert!(shed[0].headers.contains_key("retry-after"));
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == StatusCode::OK || a.status == StatusCode::SERVICE_UNAVAILABLE),
+        "shedding answers 503, everything else is served"
+    );
 }
