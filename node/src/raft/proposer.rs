@@ -5,6 +5,7 @@
 //! Little's law: a group commits `entries in flight x commands per entry / (round trip + fsync)`
 //! commands per second, so batching and pipelining are what make one group fast.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -86,6 +87,19 @@ struct Pending {
 #[derive(Debug, Clone)]
 pub struct Proposer {
     queue: mpsc::Sender<Pending>,
+    /// Recent time from proposing an entry to its outcome, in microseconds (moving average).
+    commit_latency_us: Arc<AtomicU64>,
+}
+
+/// How loaded a group's proposer is now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    /// Commands waiting to be packed into an entry.
+    pub waiting_commands: usize,
+    /// Of the queue's bound, the share in use (0 to 1).
+    pub queue_fill: f64,
+    /// Recent time from proposing an entry to its outcome (moving average).
+    pub commit_latency: std::time::Duration,
 }
 
 impl std::fmt::Debug for Pending {
@@ -100,8 +114,24 @@ impl Proposer {
     /// Starts the proposer task for `raft`; it stops when every handle is dropped.
     pub fn start(raft: GroupRaft, clock: Arc<dyn Clock>, limits: ProposerLimits) -> Proposer {
         let (queue, waiting) = mpsc::channel(limits.queue_commands_max.max(1));
-        tokio::spawn(run(raft, clock, limits, waiting));
-        Proposer { queue }
+        let commit_latency_us = Arc::new(AtomicU64::new(0));
+        tokio::spawn(run(raft, clock, limits, waiting, commit_latency_us.clone()));
+        Proposer {
+            queue,
+            commit_latency_us,
+        }
+    }
+
+    /// The proposer's load now: what the admitter meters waiting-room admissions by.
+    pub fn load(&self) -> Load {
+        let waiting_commands = self.queue.max_capacity() - self.queue.capacity();
+        Load {
+            waiting_commands,
+            queue_fill: waiting_commands as f64 / self.queue.max_capacity().max(1) as f64,
+            commit_latency: std::time::Duration::from_micros(
+                self.commit_latency_us.load(Ordering::Relaxed),
+            ),
+        }
     }
 
     /// Proposes `action` under `request_id` and waits for its outcome.
@@ -160,6 +190,7 @@ async fn run(
     clock: Arc<dyn Clock>,
     limits: ProposerLimits,
     mut waiting: mpsc::Receiver<Pending>,
+    commit_latency_us: Arc<AtomicU64>,
 ) {
     let in_flight = Arc::new(Semaphore::new(limits.batches_in_flight_max.max(1)));
     while let Some(first) = waiting.recv().await {
@@ -193,9 +224,16 @@ async fn run(
             })
             .unzip();
         let raft = raft.clone();
+        let commit_latency_us = commit_latency_us.clone();
         tokio::spawn(async move {
+            let started = std::time::Instant::now();
             renew_write_lease(&raft).await;
             let result = raft.client_write(Proposal::Tickets(commands)).await;
+            // A moving average over about eight entries.
+            let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let before = commit_latency_us.load(Ordering::Relaxed);
+            let average = before - before / 8 + took / 8;
+            commit_latency_us.store(average, Ordering::Relaxed);
             drop(permit);
             match result {
                 Ok(response) => {
