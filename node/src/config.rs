@@ -89,10 +89,14 @@ pub struct HttpConfig {
     pub admin_keys: Vec<String>,
     /// Requests the gateway works on at once; more get 503 with Retry-After.
     pub in_flight_requests_max: usize,
-    /// Sustained requests per second per client (API key, else address); more get 429.
-    pub requests_per_s_per_client: u32,
-    /// Requests a client may send in a burst above its rate.
-    pub request_burst_per_client: u32,
+    /// Sustained requests per second per API key (an application server); more get 429.
+    pub requests_per_s_per_key: u32,
+    /// Requests an API key may send in a burst above its rate.
+    pub request_burst_per_key: u32,
+    /// Sustained requests per second per address without a key (browsers, bots); more get 429.
+    pub requests_per_s_per_address: u32,
+    /// Requests an address may send in a burst above its rate.
+    pub request_burst_per_address: u32,
     /// Clients whose rate the gateway tracks at once.
     pub rate_limited_clients_max: usize,
     /// Largest request body, in bytes.
@@ -105,8 +109,10 @@ impl Default for HttpConfig {
             app_keys: Vec::new(),
             admin_keys: Vec::new(),
             in_flight_requests_max: 4_096,
-            requests_per_s_per_client: 1_000,
-            request_burst_per_client: 2_000,
+            requests_per_s_per_key: 50_000,
+            request_burst_per_key: 100_000,
+            requests_per_s_per_address: 50,
+            request_burst_per_address: 200,
             rate_limited_clients_max: 100_000,
             body_bytes_max: 1024 * 1024,
         }
@@ -350,8 +356,12 @@ impl NodeConfig {
             ),
             ("http.body_bytes_max", http.body_bytes_max),
             (
-                "http.request_burst_per_client",
-                http.request_burst_per_client as usize,
+                "http.request_burst_per_key",
+                http.request_burst_per_key as usize,
+            ),
+            (
+                "http.request_burst_per_address",
+                http.request_burst_per_address as usize,
             ),
         ];
         if let Some((name, _)) = http_limits.iter().find(|(_, value)| *value == 0) {

@@ -545,7 +545,7 @@ async fn a_client_past_its_rate_gets_429_with_retry_after_and_others_are_served(
         3,
         1,
         50_000,
-        "requests_per_s_per_client = 1\nrequest_burst_per_client = 3\n",
+        "requests_per_s_per_key = 1\nrequest_burst_per_key = 3\nrequests_per_s_per_address = 1\nrequest_burst_per_address = 3\n",
     )
     .await;
     let api = Api::new(&cluster.nodes[&1].http);
@@ -567,6 +567,15 @@ async fn a_client_past_its_rate_gets_429_with_retry_after_and_others_are_served(
     assert_eq!(
         api.get("/api/v1/events", Some(ADMIN_KEY)).await.status,
         StatusCode::OK
+    );
+    // Callers without a key are limited per address.
+    let mut anonymous = Vec::new();
+    for _ in 0..5 {
+        anonymous.push(api.get("/api/v1/events", None).await.status);
+    }
+    assert!(
+        anonymous.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{anonymous:?}"
     );
     // Health checks are never rate limited.
     for _ in 0..5 {

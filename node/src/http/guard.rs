@@ -1,5 +1,6 @@
-//! What stands between a request and the store: API-key roles, a token bucket per client (429),
-//! and a bound on requests in flight (503), each answering with the gateway's JSON error.
+//! What stands between a request and the store: API-key roles, a token bucket per API key and
+//! per address without a key (429), and a bound on requests in flight (503), each answering with
+//! the gateway's JSON error.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -67,7 +68,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// A token bucket per client (API key, else peer address).
+/// A token bucket per client (an API key, or an address).
 #[derive(Debug)]
 pub struct RateLimiter {
     per_s: f64,
@@ -165,14 +166,17 @@ impl FromRequestParts<Arc<Gateway>> for AdminKey {
     }
 }
 
-/// Middleware: 429 past the client's rate, 503 past the node's requests in flight.
+/// Middleware: 429 past the key's or address's rate, 503 past the node's requests in flight.
 pub async fn admit(State(gateway): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
-    let client = match bearer(request.headers()) {
-        Some(key) => format!("key:{key}"),
-        None => peer.map_or_else(|| "unknown".to_owned(), |c| format!("ip:{}", c.0.ip())),
+    let limited = match bearer(request.headers()) {
+        Some(key) => gateway.key_rate.take(key, Instant::now()),
+        None => {
+            let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
+            let address = peer.map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+            gateway.address_rate.take(&address, Instant::now())
+        }
     };
-    if let Err(limited) = gateway.rate.take(&client, Instant::now()) {
+    if let Err(limited) = limited {
         return limited.into_response();
     }
     let Ok(_permit) = Semaphore::try_acquire(&gateway.in_flight) else {

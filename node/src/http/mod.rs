@@ -44,7 +44,10 @@ pub struct Gateway {
     pub node: Arc<NodeState>,
     pub client: Client,
     pub keys: Keys,
-    pub rate: RateLimiter,
+    /// Token buckets per API key.
+    pub key_rate: RateLimiter,
+    /// Token buckets per address, for callers without a key.
+    pub address_rate: RateLimiter,
     pub in_flight: Semaphore,
     /// Live seat-map streams this node may still open.
     pub feeds: Arc<Semaphore>,
@@ -64,9 +67,14 @@ impl Gateway {
         let client = Client::connect([grpc], options)?;
         Ok(Gateway {
             keys: Keys::new(&config.app_keys, &config.admin_keys),
-            rate: RateLimiter::new(
-                config.requests_per_s_per_client,
-                config.request_burst_per_client,
+            key_rate: RateLimiter::new(
+                config.requests_per_s_per_key,
+                config.request_burst_per_key,
+                config.rate_limited_clients_max,
+            ),
+            address_rate: RateLimiter::new(
+                config.requests_per_s_per_address,
+                config.request_burst_per_address,
                 config.rate_limited_clients_max,
             ),
             in_flight: Semaphore::new(config.in_flight_requests_max),

@@ -23,6 +23,11 @@ pub const APP_KEY: &str = "test-app-key";
 pub const ADMIN_KEY: &str = "test-admin-key";
 const HTTP: &str = "[waiting_room]\nsecret = \"test-waiting-room-secret\"\nadmit_every_ms = 200\n[http]\napp_keys = [\"test-app-key\"]\nadmin_keys = [\"test-admin-key\"]\n";
 
+/// Tests drive many buyers from one loopback address: lift the per-address rate unless a test sets
+/// its own.
+const ADDRESS_RATE: &str =
+    "requests_per_s_per_address = 1000000\nrequest_burst_per_address = 1000000\n";
+
 /// One node: its process (when running), ports and directory.
 pub struct TestNode {
     pub id: u64,
@@ -68,7 +73,8 @@ impl ProcessCluster {
             let data = dir.path().join(format!("node-{id}"));
             let config = dir.path().join(format!("node-{id}.toml"));
             let text = format!(
-                "node_id = {id}\ndata_dir = {data:?}\ngrpc_listen = {grpc:?}\nhttp_listen = {http:?}\n{RAFT}snapshot_after_entries = {snapshot_after_entries}\n{HTTP}{extra}\n"
+                "node_id = {id}\ndata_dir = {data:?}\ngrpc_listen = {grpc:?}\nhttp_listen = {http:?}\n{RAFT}snapshot_after_entries = {snapshot_after_entries}\n{HTTP}{rates}{extra}\n",
+                rates = if extra.contains("per_address") { "" } else { ADDRESS_RATE },
             );
             std::fs::write(&config, text).expect("write a node config");
             nodes.insert(
