@@ -78,6 +78,27 @@ fn text_schema(
         .into()
 }
 
+/// A `u16` as `str::parse` reads it: an optional `+`, leading zeros, 0 to 65535.
+macro_rules! u16_pattern {
+    () => {
+        "\\+?0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+    };
+}
+
+/// A year that `parse_time` takes: 1970 to 9999.
+macro_rules! year_pattern {
+    () => {
+        "(19[7-9][0-9]|[2-9][0-9]{3})"
+    };
+}
+
+/// No control characters (`char::is_control`), as the store's text checks.
+macro_rules! text_pattern {
+    ($lengths:literal) => {
+        concat!("^[^\\u0000-\\u001F\\u007F-\\u009F]", $lengths, "$")
+    };
+}
+
 macro_rules! text_schemas {
     ($($(#[$doc:meta])* $name:ident = (
         $pattern:expr, $format:expr, $description:expr, $example:expr $(,)?
@@ -120,28 +141,60 @@ text_schemas! {
     );
     /// `boxoffice_statemachine::CustomerId`.
     UserIdText = (
-        "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,128}$",
+        text_pattern!("{1,128}"),
         None,
         "The buyer's opaque account id: 1 to 128 bytes of UTF-8, no control characters",
         "user-1842",
     );
     /// `boxoffice_statemachine::SeatId`.
     SeatIdText = (
-        "^\\+?[0-9]+\\.\\+?[0-9]+\\.\\+?[0-9]+$",
+        concat!("^", u16_pattern!(), "\\.", u16_pattern!(), "\\.", u16_pattern!(), "$"),
         None,
         "A seat id from the seat map, `{section}.{row}.{index}` (0-based, each at most 65535)",
         "0.0.3",
     );
     /// [`parse_time`].
     TimeText = (
-        "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]*)?(Z|\\+00:00)$",
+        concat!(
+            "^",
+            year_pattern!(),
+            "-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]*)?(Z|\\+00:00)$"
+        ),
         Some(KnownFormat::DateTime),
         "An RFC 3339 time in UTC (`Z` or `+00:00`), from 1970 on, like `2027-06-01T19:30:00Z`",
         "2027-06-01T19:30:00Z",
     );
+    /// The store's names (`validate::name`).
+    NameText = (
+        text_pattern!("{1,256}"),
+        None,
+        "A name: 1 to 256 bytes of UTF-8, not blank, no control characters",
+        "Summer Stadium Tour",
+    );
+    /// The store's free text of at most 256 bytes.
+    ShortText = (
+        text_pattern!("{0,256}"),
+        None,
+        "At most 256 bytes of UTF-8, no control characters",
+        "Wembley, London",
+    );
+    /// A payment reference (`Buy`).
+    PaymentReferenceText = (
+        text_pattern!("{1,128}"),
+        None,
+        "1 to 128 bytes of UTF-8, no control characters",
+        "psp-5f2a9c",
+    );
+    /// A cancellation's reason (`CancelOrder`).
+    ReasonText = (
+        text_pattern!("{0,1024}"),
+        None,
+        "At most 1024 bytes of UTF-8, no control characters",
+        "refund",
+    );
     /// A day for [`parse_time`].
     DateText = (
-        "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+        concat!("^", year_pattern!(), "-[0-9]{2}-[0-9]{2}$"),
         Some(KnownFormat::Date),
         "A day (UTC), `YYYY-MM-DD`, from 1970 on",
         "2027-06-01",
@@ -617,6 +670,7 @@ pub struct OrderRequest {
     #[schema(value_type = UserIdText)]
     pub user_id: String,
     /// The payment provider's reference for the captured payment. Card data is never accepted.
+    #[schema(value_type = PaymentReferenceText)]
     pub payment_reference: String,
 }
 
@@ -694,6 +748,7 @@ pub struct UserOrdersQuery {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrderRequest {
+    #[schema(value_type = ReasonText)]
     pub reason: String,
 }
 
@@ -711,6 +766,7 @@ pub struct OrderCancelled {
 #[serde(deny_unknown_fields)]
 pub struct RowRequest {
     /// The row's label, like `A`.
+    #[schema(value_type = NameText)]
     pub row: String,
     /// Seats numbered 1 to `seats`; or give `seat_numbers`.
     #[schema(value_type = Option<u64>, maximum = 4294967295u32)]
@@ -730,6 +786,7 @@ pub struct RowRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionRequest {
+    #[schema(value_type = NameText)]
     pub name: String,
     /// Whole cents, at most 1,000,000.
     #[schema(minimum = 0, maximum = 1000000)]
@@ -740,6 +797,7 @@ pub struct SectionRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GaAreaRequest {
+    #[schema(value_type = NameText)]
     pub name: String,
     #[schema(value_type = u64, maximum = 4294967295u32)]
     pub capacity: u32,
@@ -755,8 +813,11 @@ pub struct CreateEventRequest {
     /// Chosen by the server when absent.
     #[schema(value_type = Option<EventIdText>)]
     pub event_id: Option<String>,
+    #[schema(value_type = NameText)]
     pub name: String,
+    #[schema(value_type = ShortText)]
     pub venue: String,
+    #[schema(value_type = ShortText)]
     pub category: String,
     #[schema(value_type = TimeText)]
     pub start_time: String,
