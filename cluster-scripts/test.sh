@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cluster-scripts/test.sh: the full check suite (fmt, clippy, tests, doctests); CI runs this.
+# cluster-scripts/test.sh: the full check suite (fmt, clippy, tests, doctests, schemathesis); CI runs this.
 set -euo pipefail
 
 usage() {
@@ -10,12 +10,16 @@ Installs missing build dependencies, then runs from the repository root, stoppin
 the first failure:
   cargo fmt --all -- --check
   cargo clippy --workspace --all-targets [--locked] -- -D warnings
-  cargo test --workspace --all-targets
   cargo test --workspace --doc
+  cargo test --workspace --all-targets
+  cargo build --release [--locked] -p boxoffice-node -p boxoffice-client
+  cluster-scripts/schemathesis.sh   (the HTTP gateway against its OpenAPI document, on a
+                                     throwaway 3-node cluster; see its --help)
 
 Environment:
-  PROPTEST_CASES    proptest cases per property (default 256)
-  CARGO_TARGET_DIR  build directory (default ${XDG_CACHE_HOME:-$HOME/.cache}/boxoffice/target)
+  PROPTEST_CASES                 proptest cases per property (default 256)
+  CARGO_TARGET_DIR               build directory (default ${XDG_CACHE_HOME:-$HOME/.cache}/boxoffice/target)
+  BOXOFFICE_SKIP_SCHEMATHESIS=1  skip the release build and schemathesis
 USAGE
 }
 
@@ -65,6 +69,13 @@ run_tests() {
 }
 run_tests cargo test --workspace --doc
 run_tests cargo test --workspace --all-targets
+
+if [[ "${BOXOFFICE_SKIP_SCHEMATHESIS:-0}" == "1" ]]; then
+    log "skipping schemathesis (BOXOFFICE_SKIP_SCHEMATHESIS=1)"
+else
+    run cargo build --release ${locked[@]+"${locked[@]}"} -p boxoffice-node -p boxoffice-client
+    run env BOXOFFICE_SKIP_BUILD=1 cluster-scripts/schemathesis.sh
+fi
 
 read -r passed failed < <(awk '/^test result:/ {
     for (i = 2; i <= NF; i++) { if ($i == "passed;") p += $(i - 1); if ($i == "failed;") f += $(i - 1) }

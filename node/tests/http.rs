@@ -494,6 +494,22 @@ async fn the_rest_api_serves_browsing_sales_and_admin_from_any_node() {
         );
         assert!(!answer.code().is_empty(), "{body}: {}", answer.body);
     }
+    // A body not declared JSON is a JSON 415, with or without a Content-Type.
+    for content_type in [None, Some("text/plain")] {
+        let mut request = one
+            .http
+            .post(format!("{}/api/v1/events/tour/reserve", one.base))
+            .bearer_auth(APP_KEY)
+            .body(r#"{"user_id": "eve", "quantity": 1, "ga_area": "Pit"}"#);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "UNSUPPORTED_MEDIA_TYPE", "{content_type:?}");
+    }
     let huge = format!("{{\"user_id\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let answer = one
         .call(
@@ -505,6 +521,19 @@ async fn the_rest_api_serves_browsing_sales_and_admin_from_any_node() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.code(), "PAYLOAD_TOO_LARGE");
+    assert_eq!(
+        answer.headers["connection"], "close",
+        "the unread rest of the body ends the connection, and the client is told"
+    );
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&(1024 * 1024).to_string()),
+        "the message names the limit: {}",
+        answer.body
+    );
     let card = one
         .post(
             "/api/v1/orders",

@@ -21,6 +21,8 @@ use super::model::{
     EventCreated, OrderCancelled, SaleAction, SaleStatus, SaleStatusRequest, SeatsChanged,
     SeatsRequest,
 };
+use super::model::{EventIdText, IdempotencyHeader, OrderIdText};
+use super::openapi::error_responses;
 use super::sales::{order_id, seat_ids};
 use super::{accepted, unexpected, Body, Gateway, Segments};
 
@@ -140,12 +142,12 @@ fn event_spec(request: &CreateEventRequest, id: EventId) -> Result<EventSpec, Ht
     Ok(spec)
 }
 
+error_responses!(CreateEventErrors: 400, 401, 403, 409, 413, 415, 422, 429, 503, 504);
+
 #[utoipa::path(post, path = "/api/v1/events", tag = "admin",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(IdempotencyHeader),
     request_body = CreateEventRequest, security(("api_key" = [])),
-    responses((status = 201, body = EventCreated), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 403, body = super::model::ErrorBody),
-        (status = 409, body = super::model::ErrorBody)))]
+    responses((status = 201, body = EventCreated), CreateEventErrors))]
 pub async fn create_event(
     State(gateway): State<Arc<Gateway>>,
     _key: AdminKey,
@@ -181,13 +183,12 @@ pub async fn create_event(
     }
 }
 
+error_responses!(AdminCommandErrors: 400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 504);
+
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/status", tag = "admin",
-    params(("event_id" = String, Path, description = "The event's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("event_id" = EventIdText, Path, description = "The event's id"), IdempotencyHeader),
     request_body = SaleStatusRequest, security(("api_key" = [])),
-    responses((status = 200, body = SaleStatus), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 403, body = super::model::ErrorBody),
-        (status = 404, body = super::model::ErrorBody), (status = 409, body = super::model::ErrorBody)))]
+    responses((status = 200, body = SaleStatus), AdminCommandErrors))]
 pub async fn sale_status(
     State(gateway): State<Arc<Gateway>>,
     _key: AdminKey,
@@ -239,12 +240,9 @@ async fn change_seats(
 }
 
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/block", tag = "admin",
-    params(("event_id" = String, Path, description = "The event's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("event_id" = EventIdText, Path, description = "The event's id"), IdempotencyHeader),
     request_body = SeatsRequest, security(("api_key" = [])),
-    responses((status = 200, body = SeatsChanged), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 403, body = super::model::ErrorBody),
-        (status = 404, body = super::model::ErrorBody), (status = 409, body = super::model::ErrorBody)))]
+    responses((status = 200, body = SeatsChanged), AdminCommandErrors))]
 pub async fn block_seats(
     State(gateway): State<Arc<Gateway>>,
     _key: AdminKey,
@@ -256,12 +254,9 @@ pub async fn block_seats(
 }
 
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/unblock", tag = "admin",
-    params(("event_id" = String, Path, description = "The event's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("event_id" = EventIdText, Path, description = "The event's id"), IdempotencyHeader),
     request_body = SeatsRequest, security(("api_key" = [])),
-    responses((status = 200, body = SeatsChanged), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 403, body = super::model::ErrorBody),
-        (status = 404, body = super::model::ErrorBody), (status = 409, body = super::model::ErrorBody)))]
+    responses((status = 200, body = SeatsChanged), AdminCommandErrors))]
 pub async fn unblock_seats(
     State(gateway): State<Arc<Gateway>>,
     _key: AdminKey,
@@ -273,12 +268,9 @@ pub async fn unblock_seats(
 }
 
 #[utoipa::path(post, path = "/api/v1/orders/{order_id}/cancel", tag = "admin",
-    params(("order_id" = String, Path, description = "The order's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("order_id" = OrderIdText, Path, description = "The order's id"), IdempotencyHeader),
     request_body = CancelOrderRequest, security(("api_key" = [])),
-    responses((status = 200, body = OrderCancelled), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 403, body = super::model::ErrorBody),
-        (status = 404, body = super::model::ErrorBody), (status = 409, body = super::model::ErrorBody)))]
+    responses((status = 200, body = OrderCancelled), AdminCommandErrors))]
 pub async fn cancel_order(
     State(gateway): State<Arc<Gateway>>,
     _key: AdminKey,
@@ -305,9 +297,10 @@ pub async fn cancel_order(
     }
 }
 
+error_responses!(ClusterErrors: 401, 403, 429, 503);
+
 #[utoipa::path(get, path = "/api/v1/cluster", tag = "admin", security(("api_key" = [])),
-    responses((status = 200, body = Cluster), (status = 401, body = super::model::ErrorBody),
-        (status = 403, body = super::model::ErrorBody), (status = 503, body = super::model::ErrorBody)))]
+    responses((status = 200, body = Cluster), ClusterErrors))]
 pub async fn cluster(
     State(gateway): State<Arc<Gateway>>,
     _key: AdminKey,

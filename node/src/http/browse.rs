@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use super::error::HttpError;
 use super::model::{
-    parse_time, EventDetail, EventList, EventSummary, EventsQuery, Health, ReadConsistency,
-    ReadQuery, SeatMap, SeatsQuery,
+    parse_time, EventDetail, EventIdText, EventList, EventSummary, EventsQuery, Health,
+    ReadConsistency, ReadQuery, SeatMap, SeatsQuery,
 };
+use super::openapi::error_responses;
 use super::{Gateway, Params, Segments};
 
 /// Events one search looks at, at most.
@@ -144,8 +145,10 @@ impl Filter {
     }
 }
 
+error_responses!(ListEventsErrors: 400, 429, 503);
+
 #[utoipa::path(get, path = "/api/v1/events", tag = "browse", params(EventsQuery),
-    responses((status = 200, body = EventList), (status = 400, body = super::model::ErrorBody)))]
+    responses((status = 200, body = EventList), ListEventsErrors))]
 pub async fn list_events(
     State(gateway): State<Arc<Gateway>>,
     Params(query): Params<EventsQuery>,
@@ -199,10 +202,15 @@ pub async fn list_events(
     }))
 }
 
+error_responses!(BrowseErrors: 400, 404, 429, 503);
+
 #[utoipa::path(get, path = "/api/v1/events/{event_id}", tag = "browse", params(
-        ("event_id" = String, Path, description = "The event's id"), ReadQuery),
-    responses((status = 200, body = EventDetail), (status = 304, description = "Not modified"),
-        (status = 400, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody)))]
+        ("event_id" = EventIdText, Path, description = "The event's id"), ReadQuery),
+    responses((status = 200, body = EventDetail, headers(
+            ("ETag" = String, description = "Strong validator of the body, for If-None-Match"),
+            ("Cache-Control" = String, description = "How long a cache may serve it"))),
+        (status = 304, description = "Not modified: the If-None-Match ETag is current"),
+        BrowseErrors))]
 pub async fn event(
     State(gateway): State<Arc<Gateway>>,
     Segments(event): Segments<String>,
@@ -223,9 +231,13 @@ pub async fn event(
 }
 
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/seats", tag = "browse", params(
-        ("event_id" = String, Path, description = "The event's id"), SeatsQuery),
-    responses((status = 200, body = SeatMap), (status = 304, description = "Not modified"),
-        (status = 400, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody)))]
+        ("event_id" = EventIdText, Path, description = "The event's id"), SeatsQuery),
+    responses((status = 200, body = SeatMap, headers(
+            ("ETag" = String, description = "Strong validator of the body, for If-None-Match"),
+            ("Cache-Control" = String,
+                description = "`no-store` for a linearizable map; a stale one may be cached"))),
+        (status = 304, description = "Not modified: the If-None-Match ETag is current"),
+        BrowseErrors))]
 pub async fn seats(
     State(gateway): State<Arc<Gateway>>,
     Segments(event): Segments<String>,

@@ -23,6 +23,8 @@ use utoipa::IntoParams;
 
 use super::browse::event_id;
 use super::error::HttpError;
+use super::model::EventIdText;
+use super::openapi::error_responses;
 use super::{Gateway, Params, Segments};
 
 /// Change streams one node serves at once; more get 503.
@@ -168,13 +170,14 @@ async fn feed(
     }
 }
 
+error_responses!(ChangesErrors: 400, 404, 429, 503);
+
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/changes", tag = "browse",
-    params(("event_id" = String, Path, description = "The event's id"), ChangesQuery,
+    params(("event_id" = EventIdText, Path, description = "The event's id"), ChangesQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this cursor")),
     responses((status = 200, description = "text/event-stream of `snapshot` and `changes` events", content_type = "text/event-stream"),
         (status = 307, description = "Served by a node holding a replica of the event's group"),
-        (status = 400, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody),
-        (status = 503, body = super::model::ErrorBody)))]
+        ChangesErrors))]
 pub async fn changes(
     State(gateway): State<Arc<Gateway>>,
     Segments(event): Segments<String>,

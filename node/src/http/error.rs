@@ -16,6 +16,9 @@ pub enum HttpError {
     Invalid(String),
     #[error("the request body exceeds {0} bytes")]
     PayloadTooLarge(usize),
+    /// The body is not declared `Content-Type: application/json`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("missing or unknown API key")]
     Unauthenticated,
     #[error("this API key may not {0}")]
@@ -55,6 +58,7 @@ impl HttpError {
         match self {
             HttpError::Invalid(_) => "INVALID_REQUEST",
             HttpError::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            HttpError::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             HttpError::Unauthenticated => "UNAUTHENTICATED",
             HttpError::Forbidden(_) => "FORBIDDEN",
             HttpError::AccessDenied { code, .. } => code,
@@ -74,6 +78,7 @@ impl HttpError {
         match self {
             HttpError::Invalid(_) => StatusCode::BAD_REQUEST,
             HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::Unauthenticated => StatusCode::UNAUTHORIZED,
             HttpError::Forbidden(_) | HttpError::AccessDenied { .. } => StatusCode::FORBIDDEN,
             HttpError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -200,11 +205,19 @@ impl IntoResponse for HttpError {
         }
         let retry_after = self.retry_after_s();
         let unauthenticated = matches!(self, HttpError::Unauthenticated);
+        // The rest of a body past the limit is never read, so the connection cannot serve another
+        // request: say so, or a client reuses it and its next request fails as the server closes it.
+        let close = matches!(self, HttpError::PayloadTooLarge(_));
         let mut response = (status, axum::Json(self.body())).into_response();
         if let Some(seconds) = retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if unauthenticated {
             response.headers_mut().insert(

@@ -115,26 +115,33 @@ pub fn unexpected(effect: &Effect) -> HttpError {
     HttpError::Internal(format!("unexpected effect {effect:?}"))
 }
 
-/// A JSON body whose every failure (syntax, types, unknown fields, size) is a JSON 4xx.
+/// A JSON body whose every failure is a JSON 4xx: 415 when it is not declared
+/// `application/json`, 413 past the size limit, 400 for syntax, types and unknown fields.
 #[derive(Debug)]
 pub struct Body<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+impl<T: DeserializeOwned> FromRequest<Arc<Gateway>> for Body<T> {
     type Rejection = HttpError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
+    async fn from_request(
+        request: Request,
+        gateway: &Arc<Gateway>,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, gateway).await {
             Ok(axum::Json(value)) => Ok(Body(value)),
-            Err(rejection) => Err(body_error(&rejection)),
+            Err(rejection) => Err(body_error(&rejection, gateway.config.body_bytes_max)),
         }
     }
 }
 
-fn body_error(rejection: &JsonRejection) -> HttpError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return HttpError::PayloadTooLarge(0);
+fn body_error(rejection: &JsonRejection, body_bytes_max: usize) -> HttpError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => HttpError::PayloadTooLarge(body_bytes_max),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => HttpError::UnsupportedMediaType(
+            "the body must be JSON, sent with Content-Type: application/json".into(),
+        ),
+        _ => HttpError::invalid(rejection.body_text()),
     }
-    HttpError::invalid(rejection.body_text())
 }
 
 /// Query parameters whose failures are JSON 400s.

@@ -6,7 +6,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use boxoffice_client::proto;
 use boxoffice_statemachine::{HoldStatus, HoldView, OrderStatus, OrderView};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::error::HttpError;
 use super::layout::Layout;
@@ -54,6 +56,179 @@ pub fn cents(field: &str, amount: f64) -> Result<u64, HttpError> {
     Ok(cents as u64)
 }
 
+// ---- the text forms of identifiers and times ---------------------------------------------------
+//
+// Schema-only types: what the gateway requires of a request's ids and times, as patterns. A request
+// that breaks one is refused (400); one that matches may still be refused by a rule no pattern can
+// state (a UTF-8 id over 128 bytes, a number out of range, a seat the event does not have).
+
+/// A schema of type string with a pattern, an optional format, a description and an example.
+fn text_schema(
+    pattern: &str,
+    format: Option<KnownFormat>,
+    description: &str,
+    example: &str,
+) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .format(format.map(SchemaFormat::KnownFormat))
+        .description(Some(description))
+        .examples([example])
+        .into()
+}
+
+/// A `u16` as `str::parse` reads it: an optional `+`, leading zeros, 0 to 65535.
+macro_rules! u16_pattern {
+    () => {
+        "\\+?0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+    };
+}
+
+/// A year that `parse_time` takes: 1970 to 9999.
+macro_rules! year_pattern {
+    () => {
+        "(19[7-9][0-9]|[2-9][0-9]{3})"
+    };
+}
+
+/// No control characters (`char::is_control`), as the store's text checks.
+macro_rules! text_pattern {
+    ($lengths:literal) => {
+        concat!("^[^\\u0000-\\u001F\\u007F-\\u009F]", $lengths, "$")
+    };
+}
+
+macro_rules! text_schemas {
+    ($($(#[$doc:meta])* $name:ident = (
+        $pattern:expr, $format:expr, $description:expr, $example:expr $(,)?
+    );)+) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                text_schema($pattern, $format, $description, $example)
+            }
+        }
+
+        impl ToSchema for $name {}
+    )+};
+}
+
+text_schemas! {
+    /// `boxoffice_statemachine::EventId`.
+    EventIdText = (
+        "^[A-Za-z0-9_-]{1,64}$",
+        None,
+        "An event id: 1 to 64 ASCII letters, digits, `-` or `_`",
+        "tour-2027",
+    );
+    /// `boxoffice_statemachine::HoldId`.
+    ReservationIdText = (
+        "^[A-Za-z0-9_-]{1,64}~h\\+?[0-9]+$",
+        None,
+        "A reservation id, `{event_id}~h{number}`",
+        "tour-2027~h1",
+    );
+    /// `boxoffice_statemachine::OrderId`.
+    OrderIdText = (
+        "^[A-Za-z0-9_-]{1,64}~o\\+?[0-9]+$",
+        None,
+        "An order id, `{event_id}~o{number}`",
+        "tour-2027~o1",
+    );
+    /// `boxoffice_statemachine::CustomerId`.
+    UserIdText = (
+        text_pattern!("{1,128}"),
+        None,
+        "The buyer's opaque account id: 1 to 128 bytes of UTF-8, no control characters",
+        "user-1842",
+    );
+    /// `boxoffice_statemachine::SeatId`.
+    SeatIdText = (
+        concat!("^", u16_pattern!(), "\\.", u16_pattern!(), "\\.", u16_pattern!(), "$"),
+        None,
+        "A seat id from the seat map, `{section}.{row}.{index}` (0-based, each at most 65535)",
+        "0.0.3",
+    );
+    /// [`parse_time`].
+    TimeText = (
+        concat!(
+            "^",
+            year_pattern!(),
+            "-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]*)?(Z|\\+00:00)$"
+        ),
+        Some(KnownFormat::DateTime),
+        "An RFC 3339 time in UTC (`Z` or `+00:00`), from 1970 on, like `2027-06-01T19:30:00Z`",
+        "2027-06-01T19:30:00Z",
+    );
+    /// The store's names (`validate::name`).
+    NameText = (
+        text_pattern!("{1,256}"),
+        None,
+        "A name: 1 to 256 bytes of UTF-8, not blank, no control characters",
+        "Summer Stadium Tour",
+    );
+    /// The store's free text of at most 256 bytes.
+    ShortText = (
+        text_pattern!("{0,256}"),
+        None,
+        "At most 256 bytes of UTF-8, no control characters",
+        "Wembley, London",
+    );
+    /// A payment reference (`Buy`).
+    PaymentReferenceText = (
+        text_pattern!("{1,128}"),
+        None,
+        "1 to 128 bytes of UTF-8, no control characters",
+        "psp-5f2a9c",
+    );
+    /// A cancellation's reason (`CancelOrder`).
+    ReasonText = (
+        text_pattern!("{0,1024}"),
+        None,
+        "At most 1024 bytes of UTF-8, no control characters",
+        "refund",
+    );
+    /// A day for [`parse_time`].
+    DateText = (
+        concat!("^", year_pattern!(), "-[0-9]{2}-[0-9]{2}$"),
+        Some(KnownFormat::Date),
+        "A day (UTC), `YYYY-MM-DD`, from 1970 on",
+        "2027-06-01",
+    );
+}
+
+/// A seat number as printed, any 32-bit unsigned integer (schema only).
+#[derive(Debug)]
+pub struct SeatNumber;
+
+impl PartialSchema for SeatNumber {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(0))
+            .maximum(Some(u32::MAX))
+            .into()
+    }
+}
+
+impl ToSchema for SeatNumber {}
+
+/// The statuses of an event (schema only).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum EventStatusName {
+    Scheduled,
+    OnSale,
+    Paused,
+    SoldOut,
+    Cancelled,
+    Ended,
+}
+
 // ---- browsing ---------------------------------------------------------------------------------
 
 /// How fresh a read must be.
@@ -86,15 +261,22 @@ pub struct EventsQuery {
     pub location: Option<String>,
     pub category: Option<String>,
     /// Events starting on this day (UTC, `YYYY-MM-DD`).
+    #[param(value_type = Option<DateText>)]
     pub date: Option<String>,
     /// Events starting at or after this RFC 3339 time.
+    #[param(value_type = Option<TimeText>)]
     pub from: Option<String>,
     /// Events starting before this RFC 3339 time.
+    #[param(value_type = Option<TimeText>)]
     pub to: Option<String>,
     /// `scheduled`, `on_sale`, `paused`, `sold_out`, `cancelled` or `ended`.
+    #[param(value_type = Option<EventStatusName>)]
     pub status: Option<String>,
-    /// At most this many events (default 20, at most 100).
+    /// At most this many events (default 20; 0 counts as 1, more than 100 as 100).
+    #[param(value_type = Option<u64>, maximum = 4294967295u32)]
     pub limit: Option<u32>,
+    /// Skip this many matching events.
+    #[param(value_type = Option<u64>, maximum = 4294967295u32)]
     pub offset: Option<u32>,
     pub consistency: Option<ReadConsistency>,
 }
@@ -381,10 +563,13 @@ impl From<&proto::SeatMapReply> for SeatMap {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveRequest {
+    #[schema(value_type = UserIdText)]
     pub user_id: String,
     /// These exact seats (ids from the seat map), all or nothing.
+    #[schema(value_type = Option<Vec<SeatIdText>>)]
     pub seat_ids: Option<Vec<String>>,
     /// How many seats or places, for best available or general admission.
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 4294967295u32)]
     pub quantity: Option<u32>,
     /// Best available in this section.
     pub section: Option<String>,
@@ -393,6 +578,7 @@ pub struct ReserveRequest {
     /// Best available in this price tier.
     pub price_tier: Option<String>,
     /// Seconds until the reservation expires (the event's default when absent).
+    #[schema(minimum = 1, maximum = 86400)]
     pub hold_duration: Option<u64>,
     /// Gated events: the access token the waiting room gave this buyer.
     pub access_token: Option<String>,
@@ -401,8 +587,10 @@ pub struct ReserveRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExtendRequest {
+    #[schema(value_type = UserIdText)]
     pub user_id: String,
     /// Seconds from now (the event's default when absent), within the reservation's lifetime cap.
+    #[schema(minimum = 1, maximum = 86400)]
     pub hold_duration: Option<u64>,
 }
 
@@ -410,6 +598,7 @@ pub struct ExtendRequest {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
+    #[param(value_type = UserIdText)]
     pub user_id: String,
 }
 
@@ -478,9 +667,12 @@ pub struct Released {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
+    #[schema(value_type = ReservationIdText)]
     pub reservation_id: String,
+    #[schema(value_type = UserIdText)]
     pub user_id: String,
     /// The payment provider's reference for the captured payment. Card data is never accepted.
+    #[schema(value_type = PaymentReferenceText)]
     pub payment_reference: String,
 }
 
@@ -550,6 +742,7 @@ pub struct OrderList {
 #[into_params(parameter_in = Query)]
 pub struct UserOrdersQuery {
     /// Only this event's orders; all events when absent.
+    #[param(value_type = Option<EventIdText>)]
     pub event_id: Option<String>,
     pub consistency: Option<ReadConsistency>,
 }
@@ -557,6 +750,7 @@ pub struct UserOrdersQuery {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelOrderRequest {
+    #[schema(value_type = ReasonText)]
     pub reason: String,
 }
 
@@ -574,22 +768,30 @@ pub struct OrderCancelled {
 #[serde(deny_unknown_fields)]
 pub struct RowRequest {
     /// The row's label, like `A`.
+    #[schema(value_type = NameText)]
     pub row: String,
     /// Seats numbered 1 to `seats`; or give `seat_numbers`.
+    #[schema(value_type = Option<u64>, maximum = 4294967295u32)]
     pub seats: Option<u32>,
     /// Explicit seat numbers, in the order they sit.
+    #[schema(value_type = Option<Vec<SeatNumber>>)]
     pub seat_numbers: Option<Vec<u32>>,
     /// Wheelchair-accessible seat numbers.
     #[serde(default)]
+    #[schema(value_type = Vec<SeatNumber>)]
     pub accessible: Vec<u32>,
-    /// This row's price, when it differs from the section's.
+    /// This row's price, when it differs from the section's: whole cents, at most 1,000,000.
+    #[schema(minimum = 0, maximum = 1000000)]
     pub price: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionRequest {
+    #[schema(value_type = NameText)]
     pub name: String,
+    /// Whole cents, at most 1,000,000.
+    #[schema(minimum = 0, maximum = 1000000)]
     pub price: f64,
     pub rows: Vec<RowRequest>,
 }
@@ -597,8 +799,12 @@ pub struct SectionRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GaAreaRequest {
+    #[schema(value_type = NameText)]
     pub name: String,
+    #[schema(value_type = u64, maximum = 4294967295u32)]
     pub capacity: u32,
+    /// Whole cents, at most 1,000,000.
+    #[schema(minimum = 0, maximum = 1000000)]
     pub price: f64,
 }
 
@@ -607,23 +813,33 @@ pub struct GaAreaRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreateEventRequest {
     /// Chosen by the server when absent.
+    #[schema(value_type = Option<EventIdText>)]
     pub event_id: Option<String>,
+    #[schema(value_type = NameText)]
     pub name: String,
+    #[schema(value_type = ShortText)]
     pub venue: String,
+    #[schema(value_type = ShortText)]
     pub category: String,
+    #[schema(value_type = TimeText)]
     pub start_time: String,
+    #[schema(value_type = TimeText)]
     pub on_sale_time: String,
     /// When the sale ends (default: the start time).
+    #[schema(value_type = Option<TimeText>)]
     pub off_sale_time: Option<String>,
     #[serde(default)]
     pub sections: Vec<SectionRequest>,
     #[serde(default)]
     pub ga_areas: Vec<GaAreaRequest>,
     /// Most seats or places in one reservation.
+    #[schema(value_type = Option<u64>, maximum = 4294967295u32)]
     pub max_per_order: Option<u32>,
     /// Most seats or places one customer may reserve and buy.
+    #[schema(value_type = Option<u64>, maximum = 4294967295u32)]
     pub max_per_customer: Option<u32>,
     /// Most live reservations one customer may have.
+    #[schema(value_type = Option<u64>, maximum = 4294967295u32)]
     pub max_reservations_per_customer: Option<u32>,
     /// Default reservation lifetime, in seconds.
     pub hold_ttl_s: Option<u64>,
@@ -669,6 +885,7 @@ pub struct SaleStatus {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeatsRequest {
+    #[schema(value_type = Vec<SeatIdText>, min_items = 1)]
     pub seat_ids: Vec<String>,
 }
 
@@ -714,10 +931,54 @@ pub struct Health {
     pub node_id: u64,
 }
 
-/// The error body of every failed request.
+/// The `Idempotency-Key` header of a command (schema only).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// Makes a retry safe: a retry with the same key and body acts once and answers as the first
+    /// time did; the same key with another body is `REQUEST_ID_REUSED` (422). Up to 123 visible
+    /// ASCII characters.
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = "^[\\x20-\\x7E]{0,123}$",
+        nullable = false
+    )]
+    pub idempotency_key: Option<String>,
+}
+
+/// The error body of every failed request: a stable code, a message, and the details of some codes
+/// (schema only; `HttpError::body` writes it).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// A stable code, like `SEAT_UNAVAILABLE` or `RATE_LIMITED`.
     pub code: String,
     pub message: String,
+    /// `RATE_LIMITED`, `OVERLOADED`, `UNAVAILABLE`: seconds to wait, as in `Retry-After`.
+    #[schema(nullable = false)]
+    pub retry_after_s: Option<u64>,
+    /// `EVENT_NOT_ON_SALE`, `INVALID_TRANSITION`: the event's status.
+    #[schema(nullable = false)]
+    pub event_status: Option<String>,
+    /// `INVALID_TRANSITION`: the change refused (`open`, `pause`, `cancel`, `end`, ...).
+    #[schema(nullable = false)]
+    pub change: Option<String>,
+    /// `UNKNOWN_SEAT`, `SEAT_UNAVAILABLE`: the seats at fault.
+    #[schema(nullable = false)]
+    pub seat_ids: Option<Vec<String>>,
+    /// `INSUFFICIENT_INVENTORY`, `LIMIT_EXCEEDED`: how many were asked for.
+    #[schema(nullable = false)]
+    pub requested: Option<u64>,
+    /// `INSUFFICIENT_INVENTORY`: how many are left.
+    #[schema(nullable = false)]
+    pub available: Option<u64>,
+    /// `LIMIT_EXCEEDED`: which limit, and its value.
+    #[schema(nullable = false)]
+    pub limit: Option<String>,
+    #[schema(nullable = false)]
+    pub max: Option<u64>,
+    /// `HOLD_NOT_ACTIVE`: `active`, `released`, `expired` or `purchased`, with the order's number.
+    #[schema(nullable = false)]
+    pub reservation_status: Option<String>,
+    #[schema(nullable = false)]
+    pub order_number: Option<u64>,
 }

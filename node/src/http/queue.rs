@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 use super::browse::event_id;
 use super::error::HttpError;
 use super::guard::{AdminKey, AppKey};
-use super::model::time;
+use super::model::{time, EventIdText, IdempotencyHeader, UserIdText};
+use super::openapi::error_responses;
 use super::sales::customer;
 use super::{accepted, unexpected, Body, Gateway, Segments};
 use crate::waiting_room::{RoomKey, Token, TokenError, TokenKind};
@@ -23,8 +24,14 @@ use crate::waiting_room::{RoomKey, Token, TokenError, TokenKind};
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JoinRequest {
+    #[schema(value_type = UserIdText)]
     pub user_id: String,
 }
+
+error_responses!(JoinErrors: 400, 401, 404, 409, 413, 415, 422, 429, 503, 504);
+error_responses!(PollErrors: 400, 403, 404, 429, 503);
+error_responses!(TotalsErrors: 400, 401, 403, 404, 429, 503);
+error_responses!(AdmissionErrors: 400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 504);
 
 /// A buyer's place in a waiting room.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -66,6 +73,7 @@ pub struct QueueSummary {
 #[serde(deny_unknown_fields)]
 pub struct AdmissionRequest {
     /// Buyers admitted per minute.
+    #[schema(maximum = 4294967295u32)]
     pub admit_per_minute: u32,
     /// Also never admit more at once than there are places left.
     pub auto: bool,
@@ -148,12 +156,9 @@ fn status(
 }
 
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/queue", tag = "waiting room",
-    params(("event_id" = String, Path, description = "The gated event's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("event_id" = EventIdText, Path, description = "The gated event's id"), IdempotencyHeader),
     request_body = JoinRequest, security(("api_key" = [])),
-    responses((status = 201, body = QueueStatus), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody),
-        (status = 409, body = super::model::ErrorBody), (status = 422, body = super::model::ErrorBody)))]
+    responses((status = 201, body = QueueStatus), JoinErrors))]
 pub async fn join(
     State(gateway): State<Arc<Gateway>>,
     _key: AppKey,
@@ -180,10 +185,9 @@ pub async fn join(
 }
 
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/queue/{queue_token}", tag = "waiting room",
-    params(("event_id" = String, Path, description = "The gated event's id"),
+    params(("event_id" = EventIdText, Path, description = "The gated event's id"),
         ("queue_token" = String, Path, description = "The token the join answered with")),
-    responses((status = 200, body = QueueStatus), (status = 400, body = super::model::ErrorBody),
-        (status = 403, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody)))]
+    responses((status = 200, body = QueueStatus), PollErrors))]
 pub async fn poll(
     State(gateway): State<Arc<Gateway>>,
     Segments((event, token)): Segments<(String, String)>,
@@ -241,11 +245,9 @@ fn summary(event: &EventId, reply: &proto::QueueStatusReply) -> QueueSummary {
 }
 
 #[utoipa::path(get, path = "/api/v1/events/{event_id}/queue", tag = "waiting room",
-    params(("event_id" = String, Path, description = "The gated event's id")),
+    params(("event_id" = EventIdText, Path, description = "The gated event's id")),
     security(("api_key" = [])),
-    responses((status = 200, body = QueueSummary), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 403, body = super::model::ErrorBody),
-        (status = 404, body = super::model::ErrorBody)))]
+    responses((status = 200, body = QueueSummary), TotalsErrors))]
 pub async fn totals(
     State(gateway): State<Arc<Gateway>>,
     _key: AdminKey,
@@ -260,12 +262,9 @@ pub async fn totals(
 }
 
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/admission", tag = "waiting room",
-    params(("event_id" = String, Path, description = "The gated event's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("event_id" = EventIdText, Path, description = "The gated event's id"), IdempotencyHeader),
     request_body = AdmissionRequest, security(("api_key" = [])),
-    responses((status = 200, body = QueueSummary), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 403, body = super::model::ErrorBody),
-        (status = 404, body = super::model::ErrorBody), (status = 409, body = super::model::ErrorBody)))]
+    responses((status = 200, body = QueueSummary), AdmissionErrors))]
 pub async fn set_admission(
     State(gateway): State<Arc<Gateway>>,
     _key: AdminKey,

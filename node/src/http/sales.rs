@@ -17,9 +17,11 @@ use super::browse::event_id;
 use super::error::HttpError;
 use super::guard::AppKey;
 use super::model::{
-    ExtendRequest, Order, OrderList, OrderRequest, ReadQuery, Released, Reservation,
-    ReserveRequest, UserOrdersQuery, UserQuery,
+    EventIdText, ExtendRequest, IdempotencyHeader, Order, OrderIdText, OrderList, OrderRequest,
+    ReadQuery, Released, Reservation, ReservationIdText, ReserveRequest, UserIdText,
+    UserOrdersQuery, UserQuery,
 };
+use super::openapi::error_responses;
 use super::{accepted, unexpected, Body, Gateway, Params, Segments};
 
 /// Events whose orders one all-events order listing reads, at most.
@@ -100,13 +102,12 @@ fn selection(request: &ReserveRequest) -> Result<Selection, HttpError> {
     })
 }
 
+error_responses!(ReserveErrors: 400, 401, 403, 404, 409, 413, 415, 422, 429, 503, 504);
+
 #[utoipa::path(post, path = "/api/v1/events/{event_id}/reserve", tag = "sales",
-    params(("event_id" = String, Path, description = "The event's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("event_id" = EventIdText, Path, description = "The event's id"), IdempotencyHeader),
     request_body = ReserveRequest, security(("api_key" = [])),
-    responses((status = 201, body = Reservation), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody),
-        (status = 409, body = super::model::ErrorBody), (status = 422, body = super::model::ErrorBody)))]
+    responses((status = 201, body = Reservation), ReserveErrors))]
 pub async fn reserve(
     State(gateway): State<Arc<Gateway>>,
     _key: AppKey,
@@ -142,11 +143,13 @@ pub async fn reserve(
     }
 }
 
+error_responses!(ReadErrors: 400, 401, 404, 429, 503);
+
 #[utoipa::path(get, path = "/api/v1/reservations/{reservation_id}", tag = "sales",
-    params(("reservation_id" = String, Path, description = "The reservation's id"), ReadQuery),
+    params(("reservation_id" = ReservationIdText, Path, description = "The reservation's id"),
+        ReadQuery),
     security(("api_key" = [])),
-    responses((status = 200, body = Reservation), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody)))]
+    responses((status = 200, body = Reservation), ReadErrors))]
 pub async fn reservation(
     State(gateway): State<Arc<Gateway>>,
     _key: AppKey,
@@ -167,13 +170,13 @@ pub async fn reservation(
     Ok(Json(Reservation::from_hold(&view, &layout)))
 }
 
+error_responses!(BuyerCommandErrors: 400, 401, 404, 409, 413, 415, 422, 429, 503, 504);
+
 #[utoipa::path(post, path = "/api/v1/reservations/{reservation_id}/extend", tag = "sales",
-    params(("reservation_id" = String, Path, description = "The reservation's id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("reservation_id" = ReservationIdText, Path, description = "The reservation's id"),
+        IdempotencyHeader),
     request_body = ExtendRequest, security(("api_key" = [])),
-    responses((status = 200, body = Reservation), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody),
-        (status = 409, body = super::model::ErrorBody), (status = 422, body = super::model::ErrorBody)))]
+    responses((status = 200, body = Reservation), BuyerCommandErrors))]
 pub async fn extend(
     State(gateway): State<Arc<Gateway>>,
     _key: AppKey,
@@ -207,13 +210,13 @@ pub async fn extend(
     }
 }
 
+error_responses!(ReleaseErrors: 400, 401, 404, 409, 422, 429, 503, 504);
+
 #[utoipa::path(delete, path = "/api/v1/reservations/{reservation_id}", tag = "sales",
-    params(("reservation_id" = String, Path, description = "The reservation's id"), UserQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(("reservation_id" = ReservationIdText, Path, description = "The reservation's id"),
+        UserQuery, IdempotencyHeader),
     security(("api_key" = [])),
-    responses((status = 200, body = Released), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody),
-        (status = 409, body = super::model::ErrorBody)))]
+    responses((status = 200, body = Released), ReleaseErrors))]
 pub async fn release(
     State(gateway): State<Arc<Gateway>>,
     _key: AppKey,
@@ -238,11 +241,9 @@ pub async fn release(
 }
 
 #[utoipa::path(post, path = "/api/v1/orders", tag = "sales",
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    params(IdempotencyHeader),
     request_body = OrderRequest, security(("api_key" = [])),
-    responses((status = 201, body = Order), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody),
-        (status = 409, body = super::model::ErrorBody)))]
+    responses((status = 201, body = Order), BuyerCommandErrors))]
 pub async fn create_order(
     State(gateway): State<Arc<Gateway>>,
     _key: AppKey,
@@ -266,10 +267,9 @@ pub async fn create_order(
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{order_id}", tag = "sales",
-    params(("order_id" = String, Path, description = "The order's id"), ReadQuery),
+    params(("order_id" = OrderIdText, Path, description = "The order's id"), ReadQuery),
     security(("api_key" = [])),
-    responses((status = 200, body = Order), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody)))]
+    responses((status = 200, body = Order), ReadErrors))]
 pub async fn order(
     State(gateway): State<Arc<Gateway>>,
     _key: AppKey,
@@ -317,10 +317,9 @@ async fn orders_in(
 }
 
 #[utoipa::path(get, path = "/api/v1/users/{user_id}/orders", tag = "sales",
-    params(("user_id" = String, Path, description = "The buyer's id"), UserOrdersQuery),
+    params(("user_id" = UserIdText, Path, description = "The buyer's id"), UserOrdersQuery),
     security(("api_key" = [])),
-    responses((status = 200, body = OrderList), (status = 400, body = super::model::ErrorBody),
-        (status = 401, body = super::model::ErrorBody), (status = 404, body = super::model::ErrorBody)))]
+    responses((status = 200, body = OrderList), ReadErrors))]
 pub async fn user_orders(
     State(gateway): State<Arc<Gateway>>,
     _key: AppKey,

@@ -112,8 +112,17 @@ impl ProcessCluster {
 
     /// A client over every node.
     pub fn client(&self) -> Client {
+        self.client_with(
+            Duration::from_secs(20),
+            ClientOptions::default().attempt_timeout,
+        )
+    }
+
+    /// A client over every node whose calls may take up to `deadline`, each attempt `attempt`.
+    pub fn client_with(&self, deadline: Duration, attempt: Duration) -> Client {
         let options = ClientOptions {
-            deadline: Duration::from_secs(20),
+            deadline,
+            attempt_timeout: attempt,
             ..ClientOptions::default()
         };
         Client::connect(self.nodes.values().map(|n| n.grpc.clone()), options).expect("a client")
@@ -233,8 +242,14 @@ impl ProcessCluster {
     /// Waits until every running replica of `group` passes the invariant audit and all report one
     /// state hash at one applied index; returns an audit.
     pub async fn converged(&self, group: u64) -> proto::AuditReply {
-        let client = self.client();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.converged_within(group, Duration::from_secs(30)).await
+    }
+
+    /// [`ProcessCluster::converged`], waiting up to `within` (a large state audits slowly in a
+    /// debug build).
+    pub async fn converged_within(&self, group: u64, within: Duration) -> proto::AuditReply {
+        let client = self.client_with(within, within);
+        let deadline = Instant::now() + within;
         loop {
             let mut audits = Vec::new();
             for id in self.running() {
