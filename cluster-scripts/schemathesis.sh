@@ -32,6 +32,9 @@ Not checked, and why:
                             400 or 422 as documented
   use_after_free            DELETE /api/v1/reservations/{id} releases the reservation; its record
                             stays readable (status "released") by design
+Not tested:
+  GET /api/v1/events/{id}/changes  a Server-Sent Events stream never ends, so every request would
+                            wait out the request timeout; tests/http.rs covers it
 
   --max-examples N   examples per operation and phase (default 50)
   --seed N|random    hypothesis seed (default 1, so a run is repeatable; "random" draws one)
@@ -79,6 +82,8 @@ VENV="${XDG_CACHE_HOME:-$HOME/.cache}/boxoffice/venv"
 RUN_TIMEOUT_S=240
 # Why each is left out: see --help.
 EXCLUDED_CHECKS="positive_data_acceptance,use_after_free"
+# Streams that never end (see --help).
+EXCLUDED_PATHS='/changes$'
 
 # ---- tools ---------------------------------------------------------------------------------------
 
@@ -195,6 +200,7 @@ command=(
     --header "Authorization: Bearer $ADMIN_KEY"
     --checks all
     --exclude-checks "$EXCLUDED_CHECKS"
+    --exclude-path-regex "$EXCLUDED_PATHS"
     --max-examples "$MAX_EXAMPLES"
     --request-timeout 15
     --generation-database none

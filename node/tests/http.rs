@@ -354,6 +354,25 @@ async fn the_rest_api_serves_browsing_sales_and_admin_from_any_node() {
         .await;
     assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(reused.code(), "REQUEST_ID_REUSED");
+    // Keys are per API key: another application's same key is another command.
+    let other_caller = three
+        .post_once(
+            "/api/v1/orders",
+            ADMIN_KEY,
+            "buy-ada-1",
+            json!({"reservation_id": reservation, "user_id": "ada", "payment_reference": "psp-79"}),
+        )
+        .await;
+    assert_eq!(
+        other_caller.code(),
+        "HOLD_NOT_ACTIVE",
+        "{}",
+        other_caller.body
+    );
+    let empty_key = three
+        .post_once("/api/v1/orders", APP_KEY, "", order_body.clone())
+        .await;
+    assert_eq!(empty_key.status, StatusCode::BAD_REQUEST);
     let again = one.post("/api/v1/orders", Some(APP_KEY), order_body).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.code(), "HOLD_NOT_ACTIVE");

@@ -396,9 +396,9 @@ pub enum Rejection {
         from: EventStatus,
         change: StatusChange,
     },
-    #[error("no such seat(s): {seats:?}")]
+    #[error("no such seat(s): {}", seat_list(seats))]
     UnknownSeat { seats: Vec<SeatId> },
-    #[error("seat(s) not available: {seats:?}")]
+    #[error("seat(s) not available: {}", seat_list(seats))]
     SeatUnavailable { seats: Vec<SeatId> },
     #[error(
         "only {available} of the {requested} requested seats or places are available together"
@@ -432,6 +432,15 @@ pub enum Rejection {
     NotAdmitted,
     #[error("the customer's admission has expired")]
     AdmissionExpired,
+}
+
+/// Seat ids as their text form, comma-separated.
+fn seat_list(seats: &[SeatId]) -> String {
+    seats
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Rejection {

@@ -41,7 +41,8 @@ const FEED_KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     /// Resume after this applied index (as `Last-Event-ID` does).
-    pub cursor: Option<u64>,
+    #[param(minimum = 0)]
+    pub cursor: Option<i64>,
 }
 
 /// One seat's or area's state in a stream event.
@@ -210,12 +211,16 @@ pub async fn changes(
         )
             .into_response());
     }
-    let cursor = query.cursor.or_else(|| {
-        headers
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-    });
+    let cursor = query
+        .cursor
+        .map(|c| u64::try_from(c).map_err(|_| HttpError::invalid("cursor must not be negative")))
+        .transpose()?
+        .or_else(|| {
+            headers
+                .get("last-event-id")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+        });
     let permit = gateway
         .feeds
         .clone()

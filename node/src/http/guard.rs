@@ -68,6 +68,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// A short stable tag of the caller's API key (`anon` without one): 8 hex digits of its SHA-256.
+pub fn caller_tag(headers: &HeaderMap) -> String {
+    use sha2::{Digest, Sha256};
+    match bearer(headers) {
+        Some(key) => {
+            let digest = Sha256::digest(key.as_bytes());
+            digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+        }
+        None => "anon".to_owned(),
+    }
+}
+
 /// A token bucket per client (an API key, or an address).
 #[derive(Debug)]
 pub struct RateLimiter {

@@ -35,6 +35,9 @@ use error::HttpError;
 use guard::{Keys, RateLimiter};
 use layout::Layouts;
 
+/// Longest `Idempotency-Key`, in bytes (with its `http:<caller>:` prefix it fits a request id).
+pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 110;
+
 /// How long the gateway's calls into the store may take, retries included.
 const STORE_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -86,19 +89,24 @@ impl Gateway {
         })
     }
 
-    /// The command's request id: `http:<Idempotency-Key>` when the caller gave one (a replay then
-    /// returns the first outcome), else a fresh one.
+    /// The command's request id: `http:<caller>:<Idempotency-Key>` when the caller gave a key (a
+    /// replay then returns the first outcome; `<caller>` names its API key, so two applications
+    /// never share a key's space), else a fresh one.
     pub fn request_id(&self, headers: &HeaderMap) -> Result<RequestId, HttpError> {
-        match headers.get("idempotency-key") {
-            None => Ok(self.client.new_request_id()),
-            Some(key) => {
-                let key = key
-                    .to_str()
-                    .map_err(|_| HttpError::invalid("Idempotency-Key must be visible ASCII"))?;
-                RequestId::new(format!("http:{key}"))
-                    .map_err(|e| HttpError::invalid(format!("Idempotency-Key: {e}")))
-            }
+        let Some(key) = headers.get("idempotency-key") else {
+            return Ok(self.client.new_request_id());
+        };
+        let key = key
+            .to_str()
+            .map_err(|_| HttpError::invalid("Idempotency-Key must be visible ASCII"))?;
+        if key.is_empty() || key.len() > IDEMPOTENCY_KEY_BYTES_MAX {
+            return Err(HttpError::invalid(format!(
+                "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_BYTES_MAX} characters"
+            )));
         }
+        let caller = guard::caller_tag(headers);
+        RequestId::new(format!("http:{caller}:{key}"))
+            .map_err(|e| HttpError::invalid(format!("Idempotency-Key: {e}")))
     }
 }
 

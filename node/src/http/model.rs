@@ -935,12 +935,12 @@ pub struct Health {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyHeader {
-    /// Makes a retry safe: a retry with the same key and body acts once and answers as the first
-    /// time did; the same key with another body is `REQUEST_ID_REUSED` (422). Up to 123 visible
-    /// ASCII characters.
+    /// Makes a retry safe: a retry with the same key and body, by the same API key, acts once and
+    /// answers as the first time did; the same key with another body is `REQUEST_ID_REUSED`
+    /// (422). 1 to 110 visible ASCII characters.
     #[param(
         rename = "Idempotency-Key",
-        pattern = "^[\\x20-\\x7E]{0,123}$",
+        pattern = "^[\\x20-\\x7E]{1,110}$",
         nullable = false
     )]
     pub idempotency_key: Option<String>,
