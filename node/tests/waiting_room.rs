@@ -261,6 +261,30 @@ async fn buyers_pass_the_waiting_room_in_order_and_only_with_their_own_access_to
         "early arrivals are shuffled, not kept in arrival order"
     );
 
+    // Operators see the room's totals; buyers' keys may not.
+    let totals = gateways[0]
+        .send(
+            gateways[0]
+                .http
+                .get(format!("{}/api/v1/events/gated/queue", gateways[0].base))
+                .bearer_auth(ADMIN_KEY),
+        )
+        .await;
+    assert_eq!(totals.0, StatusCode::OK, "{}", totals.1);
+    assert_eq!(totals.1["presale_total"], 12);
+    assert_eq!(totals.1["later_arrivals"], 6);
+    assert_eq!(totals.1["admitted_up_to"], 18);
+    assert_eq!(totals.1["admit_per_minute"], ADMIT_PER_MINUTE);
+    let as_app = gateways[0]
+        .send(
+            gateways[0]
+                .http
+                .get(format!("{}/api/v1/events/gated/queue", gateways[0].base))
+                .bearer_auth(APP_KEY),
+        )
+        .await;
+    assert_eq!(as_app.0, StatusCode::FORBIDDEN);
+
     // With the access token: this buyer may reserve here, not as someone else, not elsewhere.
     let ada = &statuses["early-03"];
     let access = ada["access_token"].as_str().unwrap();
