@@ -8,6 +8,8 @@ use boxoffice_client::ClientError;
 use boxoffice_statemachine::{HoldStatus, Rejection};
 use serde_json::{json, Map, Value};
 
+use super::model::hold_status;
+
 /// Why a request got no success answer.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -157,11 +159,9 @@ fn rejection_details(rejection: &Rejection) -> Map<String, Value> {
         } => json!({ "requested": requested, "available": available }),
         Rejection::HoldNotActive { status } => match status {
             HoldStatus::Purchased { order } => {
-                json!({ "reservation_status": "purchased", "order_number": order })
+                json!({ "reservation_status": hold_status(*status), "order_number": order })
             }
-            HoldStatus::Active => json!({ "reservation_status": "active" }),
-            HoldStatus::Released => json!({ "reservation_status": "released" }),
-            HoldStatus::Expired => json!({ "reservation_status": "expired" }),
+            _ => json!({ "reservation_status": hold_status(*status) }),
         },
         Rejection::LimitExceeded {
             limit,

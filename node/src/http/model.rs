@@ -384,17 +384,11 @@ pub struct EventDetail {
 }
 
 fn status_name(status: i32) -> String {
-    use proto::EventStatus as S;
-    match S::try_from(status).unwrap_or(S::Unspecified) {
-        S::Scheduled => "scheduled",
-        S::OnSale => "on_sale",
-        S::Paused => "paused",
-        S::SoldOut => "sold_out",
-        S::Cancelled => "cancelled",
-        S::Ended => "ended",
-        S::Unspecified => "unknown",
-    }
-    .to_owned()
+    proto::EventStatus::try_from(status)
+        .ok()
+        .and_then(boxoffice_client::convert::event_status_from_proto)
+        .map_or("unknown", boxoffice_statemachine::EventStatus::as_str)
+        .to_owned()
 }
 
 fn zone(zone: &proto::Zone) -> ZoneDetail {
@@ -623,7 +617,8 @@ pub struct Reservation {
     pub order_id: Option<String>,
 }
 
-fn hold_status(status: HoldStatus) -> &'static str {
+/// A reservation's status as the API names it.
+pub fn hold_status(status: HoldStatus) -> &'static str {
     match status {
         HoldStatus::Active => "active",
         HoldStatus::Released => "released",

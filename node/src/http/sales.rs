@@ -23,6 +23,7 @@ use super::model::{
 };
 use super::openapi::error_responses;
 use super::{accepted, unexpected, Body, Gateway, Params, Segments};
+use crate::raft::proposer::{Clock, SystemClock};
 
 /// Events whose orders one all-events order listing reads, at most.
 pub const USER_ORDER_EVENTS_MAX: usize = 10_000;
@@ -30,13 +31,6 @@ pub const USER_ORDER_EVENTS_MAX: usize = 10_000;
 const USER_ORDER_READS_IN_FLIGHT: usize = 16;
 /// Seconds a reservation may be asked to last, at most (the event's lifetime cap applies too).
 pub const HOLD_DURATION_S_MAX: u64 = 24 * 3_600;
-
-/// Wall-clock ms since the Unix epoch, for token expiry (the store re-checks with its own time).
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 pub fn customer(text: &str) -> Result<CustomerId, HttpError> {
     CustomerId::new(text).map_err(|e| HttpError::invalid(format!("user_id: {e}")))
@@ -127,7 +121,8 @@ pub async fn reserve(
             &event,
             &customer,
             request.access_token.as_deref(),
-            now_ms(),
+            // Token expiry by the wall clock; the store re-checks the admission with its own time.
+            SystemClock.now_ms(),
         )?;
     }
     let decided = gateway
