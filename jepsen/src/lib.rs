@@ -1,1 +1,5 @@
-//! The Boxoffice Jepsen-style harness: fault injection and history checking against a live cluster.
+//! The Boxoffice Jepsen-style harness: fault injection against real `boxofficed` processes in
+//! network namespaces, and the checkers that read the recorded history.
+
+pub mod checker;
+pub mod history;
