@@ -4,6 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod oversell;
+#[cfg(test)]
+mod scenario;
+mod shared;
+
 /// How many problems a verdict lists (the count is always exact).
 pub const PROBLEMS_LISTED_MAX: usize = 20;
 
