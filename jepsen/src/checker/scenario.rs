@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::history::{
-    AreaCounts, Call, Catalog, EventInfo, EventKind, History, Kind, OrderRecord, Pick, SeatStatus,
-    Value,
+    AreaCounts, Call, Catalog, EventInfo, EventKind, History, HoldState, Kind, OrderRecord, Pick,
+    SeatStatus, Value,
 };
 
 /// A seated event with four seats.
@@ -76,6 +76,12 @@ impl Scenario {
         self.history.invoke(process, invoke_ms * 1_000_000, call);
         self.history
             .complete(process, returned_ms * 1_000_000, kind, value);
+        self
+    }
+
+    /// An operation that never completed (the run ended first).
+    pub fn pending(&mut self, process: u32, invoke_ms: u64, call: Call) -> &mut Scenario {
+        self.history.invoke(process, invoke_ms * 1_000_000, call);
         self
     }
 
@@ -218,6 +224,24 @@ impl Scenario {
             areas,
             served_by: 1,
             applied_index: 10,
+        };
+        self.op(p, at, call, Kind::Ok, value)
+    }
+
+    pub fn read_hold(
+        &mut self,
+        p: u32,
+        at: (u64, u64),
+        hold: &str,
+        status: Option<HoldState>,
+    ) -> &mut Scenario {
+        let call = Call::ReadHold {
+            hold: hold.into(),
+            node: 1,
+        };
+        let value = Value::Hold {
+            status,
+            served_by: 1,
         };
         self.op(p, at, call, Kind::Ok, value)
     }
