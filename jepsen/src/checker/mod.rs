@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod conservation;
 pub mod lost_buy;
 pub mod oversell;
 #[cfg(test)]
