@@ -105,6 +105,34 @@ impl Scenario {
         self.op(p, at, call, Kind::Ok, value)
     }
 
+    /// A hold of general-admission places at the fest that succeeded.
+    pub fn hold_places(
+        &mut self,
+        p: u32,
+        at: (u64, u64),
+        hold: &str,
+        area: &str,
+        places: u32,
+    ) -> &mut Scenario {
+        let call = Call::Hold {
+            event: FEST.into(),
+            customer: customer(p),
+            pick: Pick::GeneralAdmission {
+                area: area.into(),
+                quantity: places,
+            },
+            ttl_ms: 10_000,
+        };
+        let value = Value::Held {
+            hold: hold.into(),
+            seats: Vec::new(),
+            places,
+            area: Some(area.into()),
+            expires_at_ms: 10_000,
+        };
+        self.op(p, at, call, Kind::Ok, value)
+    }
+
     /// A buy of a seated hold, acknowledged with `order`.
     pub fn buy(
         &mut self,
@@ -159,6 +187,26 @@ impl Scenario {
             seats: Vec::new(),
         };
         self.op(p, at, buy_call(p, hold), Kind::Fail, value)
+    }
+
+    pub fn extend(&mut self, p: u32, at: (u64, u64), hold: &str) -> &mut Scenario {
+        let call = Call::Extend {
+            hold: hold.into(),
+            customer: customer(p),
+            ttl_ms: 10_000,
+        };
+        let value = Value::Extended {
+            expires_at_ms: 20_000,
+        };
+        self.op(p, at, call, Kind::Ok, value)
+    }
+
+    pub fn release(&mut self, p: u32, at: (u64, u64), hold: &str, places: u32) -> &mut Scenario {
+        let call = Call::Release {
+            hold: hold.into(),
+            customer: customer(p),
+        };
+        self.op(p, at, call, Kind::Ok, Value::Released { places })
     }
 
     /// A seat map of the gig: `sold` and `held` seats, every other seat available.

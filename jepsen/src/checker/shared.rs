@@ -18,6 +18,11 @@ pub(crate) fn operations(history: &History, checker: &str) -> Result<Vec<Operati
     })
 }
 
+/// True when `op` returned before `time_ns`: it happened before anything invoked at `time_ns`.
+pub(crate) fn returned_before(op: &Operation, time_ns: Nanos) -> bool {
+    op.returned_ns.is_some_and(|returned| returned < time_ns)
+}
+
 /// `op 12 (process 3, 1500..1520 ms)`, for a verdict's examples.
 pub(crate) fn describe(op: &Operation) -> String {
     let returned = op
