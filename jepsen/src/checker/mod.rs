@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod conservation;
+pub mod convergence;
 pub mod hold_semantics;
 pub mod lost_buy;
 pub mod oversell;
