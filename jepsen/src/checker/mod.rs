@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub mod conservation;
 pub mod convergence;
 pub mod hold_semantics;
+pub mod liveness;
 pub mod lost_buy;
 pub mod oversell;
 #[cfg(test)]

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::history::{
-    AreaCounts, Call, Catalog, EventInfo, EventKind, History, HoldState, Kind, OrderRecord, Pick,
-    SeatStatus, Value,
+    AreaCounts, Call, Catalog, EventInfo, EventKind, FaultRecord, History, HoldState, Kind,
+    OrderRecord, Pick, SeatStatus, Value,
 };
 
 /// A seated event with four seats.
@@ -82,6 +82,16 @@ impl Scenario {
     /// An operation that never completed (the run ended first).
     pub fn pending(&mut self, process: u32, invoke_ms: u64, call: Call) -> &mut Scenario {
         self.history.invoke(process, invoke_ms * 1_000_000, call);
+        self
+    }
+
+    pub fn fault(&mut self, time_ms: u64, nemesis: &str, start: bool) -> &mut Scenario {
+        self.history.fault(FaultRecord {
+            time_ns: time_ms * 1_000_000,
+            nemesis: nemesis.into(),
+            start,
+            detail: String::new(),
+        });
         self
     }
 
