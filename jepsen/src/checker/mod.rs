@@ -2,7 +2,46 @@
 //! returns a [`Verdict`]. Each lives in its own module and is tested on hand-made bad histories
 //! that it must flag.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
+
+use crate::history::History;
+
+pub mod conservation;
+pub mod convergence;
+pub mod hold_semantics;
+pub mod liveness;
+pub mod lost_buy;
+pub mod oversell;
+#[cfg(test)]
+mod scenario;
+mod shared;
+
+/// Runs every checker of the run but linearizability: no oversell, no lost buy, conservation,
+/// hold semantics, convergence (of `audits` against `expected_replicas`, group -> nodes) and
+/// liveness (recovery within `recovery_bound` of the final heal). Returns their verdicts in that
+/// order, and the unavailability windows per nemesis. A malformed history makes each checker that
+/// reads it Invalid, saying so.
+pub fn check_all(
+    history: &History,
+    audits: &[convergence::ReplicaAudit],
+    expected_replicas: &BTreeMap<u64, Vec<u64>>,
+    recovery_bound: Duration,
+) -> (Vec<Verdict>, Vec<liveness::UnavailabilityWindow>) {
+    let (liveness, windows) = liveness::check(history, recovery_bound);
+    let verdicts = vec![
+        // The linearizability checker (checker/linearizable.rs) runs first once it lands.
+        oversell::check(history),
+        lost_buy::check(history),
+        conservation::check(history),
+        hold_semantics::check(history),
+        convergence::check(audits, expected_replicas),
+        liveness,
+    ];
+    (verdicts, windows)
+}
 
 /// How many problems a verdict lists (the count is always exact).
 pub const PROBLEMS_LISTED_MAX: usize = 20;
@@ -66,5 +105,70 @@ impl Verdict {
 
     pub fn is_valid(&self) -> bool {
         self.status == Status::Valid
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::scenario::{order, Scenario, GIG};
+    use crate::history::{Kind, Value};
+
+    fn replicas() -> (Vec<convergence::ReplicaAudit>, BTreeMap<u64, Vec<u64>>) {
+        let audit = |node| convergence::ReplicaAudit {
+            node,
+            group: 1,
+            applied_index: 12,
+            state_hash: "ab".into(),
+            violation: String::new(),
+        };
+        (vec![audit(1), audit(2)], BTreeMap::from([(1, vec![1, 2])]))
+    }
+
+    #[test]
+    fn a_clean_run_passes_every_checker() {
+        let history = Scenario::new()
+            .hold(0, (0, 10), "gig~h1", &["A-1-1"])
+            .buy(0, (20, 30), "gig~h1", "o1", &["A-1-1"])
+            .read_gig(1, (40, 50), &["A-1-1"], &[])
+            .fault(60, "partition", true)
+            .fault(70, "partition", false)
+            .read_orders(0, (100, 110), GIG, vec![order("o1", "gig~h1", &["A-1-1"])])
+            .build();
+        let (audits, expected) = replicas();
+        let (verdicts, windows) = check_all(&history, &audits, &expected, Duration::from_secs(1));
+        let names: Vec<&str> = verdicts.iter().map(|v| v.checker.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "no-oversell",
+                "no-lost-buy",
+                "conservation",
+                "hold-semantics",
+                "convergence",
+                "liveness"
+            ]
+        );
+        assert!(verdicts.iter().all(Verdict::is_valid), "{verdicts:#?}");
+        assert_eq!(windows.len(), 1);
+    }
+
+    #[test]
+    fn a_malformed_history_is_invalid_for_every_checker_that_reads_it() {
+        let mut history = Scenario::new().build();
+        history.complete(9, 5, Kind::Ok, Value::Released { places: 0 });
+        let (audits, expected) = replicas();
+        let (verdicts, _) = check_all(&history, &audits, &expected, Duration::from_secs(1));
+        for verdict in &verdicts {
+            if verdict.checker == convergence::NAME {
+                assert!(verdict.is_valid(), "{verdict:?}");
+            } else {
+                assert_eq!(verdict.status, Status::Invalid, "{verdict:?}");
+                assert!(
+                    verdict.examples[0].contains("malformed history"),
+                    "{verdict:?}"
+                );
+            }
+        }
     }
 }
