@@ -141,6 +141,13 @@ impl Node {
     /// this node, and serves gRPC. A new node waits for `bootstrap` (or, later, a join).
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         let id = config.node_id;
+        if config.testing.clock_offset_control {
+            tracing::warn!(
+                node = id,
+                "TEST ONLY: testing.clock_offset_control is on: any caller may shift this node's \
+                 wall clock with SetClockOffset"
+            );
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             NodeError::Storage(StorageError::Flusher(format!(
                 "cannot create {}: {e}",
