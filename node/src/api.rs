@@ -356,7 +356,9 @@ impl ApiService {
         }
     }
 
-    /// This node's replica of `group`, ready to read with the requested consistency.
+    /// This node's replica of `group`, ready to read with the requested consistency. With the
+    /// test-only `testing.unsafe_local_reads`, a linearizable read skips the read-index round (and
+    /// with it the leadership check) but is still reported as linearizable.
     async fn read_group(
         &self,
         group: GroupId,
@@ -364,7 +366,7 @@ impl ApiService {
     ) -> Result<(GroupState, proto::ReadInfo), ApiError> {
         let stale = read.is_some_and(|r| r.consistency() == proto::Consistency::Stale);
         let (raft, _) = self.hosted(group)?;
-        if !stale {
+        if !stale && !self.node.config.testing.unsafe_local_reads {
             raft.ensure_linearizable(ReadPolicy::ReadIndex)
                 .await
                 .map_err(|e| match e.forward_to_leader() {

@@ -141,6 +141,14 @@ impl Node {
     /// this node, and serves gRPC. A new node waits for `bootstrap` (or, later, a join).
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         let id = config.node_id;
+        if config.testing.unsafe_local_reads {
+            tracing::warn!(
+                node = id,
+                "UNSAFE, TEST ONLY: testing.unsafe_local_reads is on: linearizable reads are \
+                 answered from this node's replica without a read index or leadership check, and \
+                 may be stale while claiming to be linearizable"
+            );
+        }
         if config.testing.clock_offset_control {
             tracing::warn!(
                 node = id,

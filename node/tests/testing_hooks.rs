@@ -1,6 +1,7 @@
 //! The test-only hooks of `[testing]` on real `boxofficed` processes: off by default (SetClockOffset
 //! refused with TESTING_DISABLED and nothing moved, linearizable reads served by the leader); on,
-//! a leader's clock offset moves the stamps of new holds while state time never goes back.
+//! a leader's clock offset moves the stamps of new holds while state time never goes back, and
+//! `unsafe_local_reads` lets a follower answer a linearizable read from its own replica.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
@@ -15,7 +16,7 @@ use boxoffice_statemachine::{
 use prost::Message;
 use support::ProcessCluster;
 
-const HOOKS_ON: &str = "\n[testing]\nclock_offset_control = true\n";
+const HOOKS_ON: &str = "\n[testing]\nclock_offset_control = true\nunsafe_local_reads = true\n";
 
 /// How far a test stamps may be from this process's clock: scheduling on a loaded machine.
 const SLACK_MS: u64 = 10_000;
@@ -142,12 +143,13 @@ async fn hooks_are_off_by_default() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn clock_offsets_move_the_leaders_stamps_and_state_time_never_goes_back() {
+async fn clock_offsets_move_the_leaders_stamps_and_local_reads_skip_the_leader() {
     let cluster = ProcessCluster::start_with(3, 1, 50_000, HOOKS_ON).await;
     let client = cluster.client();
     let event = on_sale("skewed");
     let group = create(&client, &event).await;
     let leader = settled_leader(&cluster, group).await;
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
     let at_leader = cluster.nodes[&leader].grpc.clone();
 
     // Out of bounds: refused, nothing set (the leader still stamps its own time).
@@ -217,4 +219,14 @@ async fn clock_offsets_move_the_leaders_stamps_and_state_time_never_goes_back() 
         .read
         .unwrap();
     assert!(read.state_time_ms >= state_ahead, "{read:?}");
+
+    // With unsafe_local_reads a follower answers a linearizable read itself, and says it is
+    // linearizable.
+    let seats = client_of(&cluster.nodes[&follower].grpc)
+        .seat_map(&event.id, None, Consistency::Linearizable)
+        .await
+        .unwrap();
+    let read = seats.read.unwrap();
+    assert!(read.linearizable, "{read:?}");
+    assert_eq!(read.served_by, follower, "{read:?}");
 }
