@@ -71,6 +71,9 @@ pub enum ClientError {
     /// The server answered with something this client does not understand.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A test-only RPC was sent to a node that does not enable it (code TESTING_DISABLED).
+    #[error("testing hook disabled: {0}")]
+    TestingDisabled(String),
 }
 
 impl ClientError {
@@ -414,6 +417,9 @@ impl Client {
                 }
                 (_, "NOT_BOOTSTRAPPED") => return Err(ClientError::NotBootstrapped),
                 (_, "ALREADY_BOOTSTRAPPED") => return Err(ClientError::AlreadyBootstrapped),
+                (_, "TESTING_DISABLED") => {
+                    return Err(ClientError::TestingDisabled(status.message().to_string()))
+                }
                 (_, "NOT_LEADER") => {
                     // A proposal refused after it was appended may still commit: the retry (same
                     // request id) on the new leader returns its outcome either way.
@@ -920,6 +926,36 @@ impl Client {
             .await
             .map(tonic::Response::into_inner)
             .map_err(|s| ClientError::Unavailable(format!("{address}: {}", s.message())))
+    }
+
+    /// Test only: shifts node `address`'s wall clock `offset_ms` from its system time (absolute,
+    /// not added to the previous offset; 0 restores it; at most one day either way). The node must
+    /// run with `testing.clock_offset_control = true`, else `ClientError::TestingDisabled`. One
+    /// attempt, no retry: an error other than a refusal means the offset may or may not be set,
+    /// and sending it again is safe.
+    pub async fn set_clock_offset_at(
+        &self,
+        address: &str,
+        offset_ms: i64,
+    ) -> Result<proto::SetClockOffsetReply, ClientError> {
+        let mut client = BoxofficeClient::new(self.channel(&normalize(address))?);
+        let mut request = tonic::Request::new(proto::SetClockOffsetRequest { offset_ms });
+        request.set_timeout(self.inner.options.attempt_timeout);
+        client
+            .set_clock_offset(request)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| {
+                let code = detail(&status).map(|d| d.code).unwrap_or_default();
+                let message = format!("{address}: {}", status.message());
+                match (status.code(), code.as_str()) {
+                    (_, "TESTING_DISABLED") => ClientError::TestingDisabled(message),
+                    (_, "INVALID_ARGUMENT") | (Code::InvalidArgument, _) => {
+                        ClientError::InvalidArgument(message)
+                    }
+                    _ => ClientError::Unavailable(message),
+                }
+            })
     }
 
     /// Creates a new cluster of `nodes` with `data_groups` data groups (once).

@@ -20,7 +20,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::meta::{MetaCommand, MetaOutcome, MetaRefusal, NodeAddress, META_GROUP};
 use crate::node::{BootstrapError, NodeState};
-use crate::raft::proposer::{Clock, ProposeError, SystemClock};
+use crate::raft::proposer::{Clock, ProposeError, SystemClock, CLOCK_OFFSET_MS_MAX};
 use crate::raft::transport::GroupRaft;
 use crate::raft::{Proposal, ProposalOutcomes};
 use crate::storage::{GroupId, GroupState};
@@ -68,6 +68,9 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// A test-only RPC on a node that does not enable it; names the config key that would.
+    #[error("this node does not enable the test-only hook (set testing.{0} = true)")]
+    TestingDisabled(&'static str),
 }
 
 /// A join with the pre-sale rank this node drew for it from the waiting-room secret.
@@ -101,6 +104,7 @@ impl ApiError {
             ApiError::NotBootstrapped => "NOT_BOOTSTRAPPED",
             ApiError::Unavailable(_) => "UNAVAILABLE",
             ApiError::Internal(_) => "INTERNAL",
+            ApiError::TestingDisabled(_) => "TESTING_DISABLED",
         }
     }
 
@@ -110,7 +114,8 @@ impl ApiError {
             ApiError::NotLeader { .. }
             | ApiError::WrongGroup { .. }
             | ApiError::AlreadyBootstrapped
-            | ApiError::NotBootstrapped => Code::FailedPrecondition,
+            | ApiError::NotBootstrapped
+            | ApiError::TestingDisabled(_) => Code::FailedPrecondition,
             ApiError::UnknownEvent(_) => Code::NotFound,
             ApiError::NoLeader { .. } | ApiError::Unavailable(_) => Code::Unavailable,
             ApiError::Overloaded { .. } => Code::ResourceExhausted,
@@ -351,7 +356,9 @@ impl ApiService {
         }
     }
 
-    /// This node's replica of `group`, ready to read with the requested consistency.
+    /// This node's replica of `group`, ready to read with the requested consistency. With the
+    /// test-only `testing.unsafe_local_reads`, a linearizable read skips the read-index round (and
+    /// with it the leadership check) but is still reported as linearizable.
     async fn read_group(
         &self,
         group: GroupId,
@@ -359,7 +366,7 @@ impl ApiService {
     ) -> Result<(GroupState, proto::ReadInfo), ApiError> {
         let stale = read.is_some_and(|r| r.consistency() == proto::Consistency::Stale);
         let (raft, _) = self.hosted(group)?;
-        if !stale {
+        if !stale && !self.node.config.testing.unsafe_local_reads {
             raft.ensure_linearizable(ReadPolicy::ReadIndex)
                 .await
                 .map_err(|e| match e.forward_to_leader() {
@@ -854,6 +861,36 @@ impl Boxoffice for ApiService {
                 active_holds: audit.active_holds,
                 confirmed_orders: audit.confirmed_orders,
             })
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn set_clock_offset(
+        &self,
+        request: Request<proto::SetClockOffsetRequest>,
+    ) -> ApiResult<proto::SetClockOffsetReply> {
+        let offset_ms = request.into_inner().offset_ms;
+        let result = async {
+            if !self.node.config.testing.clock_offset_control {
+                return Err(ApiError::TestingDisabled("clock_offset_control"));
+            }
+            if offset_ms.unsigned_abs() > CLOCK_OFFSET_MS_MAX {
+                return Err(ApiError::InvalidArgument(format!(
+                    "offset_ms: {offset_ms} exceeds clock_offset_ms_max ({CLOCK_OFFSET_MS_MAX})"
+                )));
+            }
+            let previous_ms = SystemClock::set_offset_ms(offset_ms);
+            let now_ms = now_ms();
+            if previous_ms != offset_ms {
+                tracing::warn!(
+                    node = self.node.id,
+                    offset_ms,
+                    previous_ms,
+                    now_ms,
+                    "test-only clock offset changed: this node's wall clock is shifted"
+                );
+            }
+            Ok(proto::SetClockOffsetReply { offset_ms, now_ms })
         };
         result.await.map(Response::new).map_err(|e| self.fail(e))
     }

@@ -142,6 +142,23 @@ impl Default for WaitingRoomConfig {
 /// Shortest waiting-room secret accepted, in bytes.
 pub const WAITING_ROOM_SECRET_BYTES_MIN: usize = 16;
 
+/// Test-only hooks for fault injection (the Jepsen harness). Both are off by default and must stay
+/// off in production: one lets any caller move the node's clock, the other breaks linearizability
+/// on purpose.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// Test only: serve the `SetClockOffset` RPC, which shifts this node's wall clock (the one that
+    /// stamps commands, drives expiry sweeps and admissions, and the gateway's now). Off: the RPC
+    /// is refused with `TESTING_DISABLED`.
+    pub clock_offset_control: bool,
+    /// Test only, UNSAFE: answer every read asked as linearizable from this node's own replica,
+    /// without the read-index round or any leadership check, while still reporting it as
+    /// linearizable. A follower or a deposed leader answers stale data: this exists to prove the
+    /// Jepsen checkers can fail.
+    pub unsafe_local_reads: bool,
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -162,6 +179,8 @@ pub struct NodeConfig {
     pub limits: NodeLimits,
     pub http: HttpConfig,
     pub waiting_room: WaitingRoomConfig,
+    /// Test-only hooks, off by default.
+    pub testing: TestingConfig,
 }
 
 impl Default for NodeConfig {
@@ -178,6 +197,7 @@ impl Default for NodeConfig {
             limits: NodeLimits::default(),
             http: HttpConfig::default(),
             waiting_room: WaitingRoomConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 }

@@ -141,6 +141,21 @@ impl Node {
     /// this node, and serves gRPC. A new node waits for `bootstrap` (or, later, a join).
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         let id = config.node_id;
+        if config.testing.unsafe_local_reads {
+            tracing::warn!(
+                node = id,
+                "UNSAFE, TEST ONLY: testing.unsafe_local_reads is on: linearizable reads are \
+                 answered from this node's replica without a read index or leadership check, and \
+                 may be stale while claiming to be linearizable"
+            );
+        }
+        if config.testing.clock_offset_control {
+            tracing::warn!(
+                node = id,
+                "TEST ONLY: testing.clock_offset_control is on: any caller may shift this node's \
+                 wall clock with SetClockOffset"
+            );
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             NodeError::Storage(StorageError::Flusher(format!(
                 "cannot create {}: {e}",

@@ -106,3 +106,53 @@ fn invalid_values_are_refused_with_the_reason() {
         "a negative node id from the environment is refused"
     );
 }
+
+#[test]
+fn the_test_only_hooks_are_off_unless_the_testing_table_turns_them_on() {
+    let out = boxofficed(FILE, &[], &["--check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("[testing]\nclock_offset_control = false\nunsafe_local_reads = false\n"),
+        "{text}"
+    );
+
+    let on = format!("{FILE}\n[testing]\nclock_offset_control = true\nunsafe_local_reads = true\n");
+    let out = boxofficed(&on, &[], &["--check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("[testing]\nclock_offset_control = true\nunsafe_local_reads = true\n"),
+        "{text}"
+    );
+
+    let one = format!("{FILE}\n[testing]\nunsafe_local_reads = true\n");
+    let out = boxofficed(&one, &[], &["--check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("[testing]\nclock_offset_control = false\nunsafe_local_reads = true\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn unknown_or_invalid_testing_keys_are_refused_by_name() {
+    let cases = [
+        ("[testing]\nclock_offset = true", "clock_offset"),
+        ("[testing]\nunsafe_reads = true", "unsafe_reads"),
+        (
+            "[testing]\nunsafe_local_reads = \"yes\"",
+            "unsafe_local_reads",
+        ),
+        (
+            "[testing]\nclock_offset_control = 1",
+            "clock_offset_control",
+        ),
+    ];
+    for (table, named) in cases {
+        let out = boxofficed(&format!("{FILE}\n{table}\n"), &[], &["--check-config"]);
+        assert_eq!(out.status.code(), Some(2), "{table}");
+        assert!(stderr(&out).contains(named), "{table}: {}", stderr(&out));
+    }
+}

@@ -193,6 +193,9 @@ impl From<ClientError> for HttpError {
             ClientError::Unavailable(reason) => HttpError::Unavailable(reason),
             ClientError::Indeterminate { reason, .. } => HttpError::OutcomeUnknown { reason },
             ClientError::Protocol(reason) => HttpError::Internal(reason),
+            ClientError::TestingDisabled(reason) => {
+                HttpError::Internal(format!("unexpected testing answer: {reason}"))
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 //! Little's law: a group commits `entries in flight x commands per entry / (round trip + fsync)`
 //! commands per second, so batching and pipelining are what make one group fast.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -57,17 +57,45 @@ pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> u64;
 }
 
-/// The system clock.
+/// Largest shift of the wall clock `SystemClock::set_offset_ms` is asked for through the API
+/// (`clock_offset_ms_max`), either way: one day, in milliseconds.
+pub const CLOCK_OFFSET_MS_MAX: u64 = 24 * 60 * 60 * 1_000;
+
+/// Test only (`testing.clock_offset_control`): how far this process's wall clock is shifted, in
+/// milliseconds. Process-wide, as a production process runs one node.
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// The system clock, shifted by the test-only offset (0 unless a test set one).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
+
+impl SystemClock {
+    /// The offset added to the system time now, in milliseconds.
+    pub fn offset_ms() -> i64 {
+        CLOCK_OFFSET_MS.load(Ordering::Relaxed)
+    }
+
+    /// Test only: shifts this process's wall clock by `offset_ms` from the system time (absolute,
+    /// not added to the previous offset); returns the previous offset. The API bounds it by
+    /// [`CLOCK_OFFSET_MS_MAX`]; readings saturate at the ends of the range either way.
+    pub fn set_offset_ms(offset_ms: i64) -> i64 {
+        CLOCK_OFFSET_MS.swap(offset_ms, Ordering::Relaxed)
+    }
+}
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
         let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+        let system_ms = u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX);
+        shifted(system_ms, SystemClock::offset_ms())
     }
+}
+
+/// `system_ms` moved by `offset_ms`, saturating at 0 and `u64::MAX`.
+fn shifted(system_ms: u64, offset_ms: i64) -> u64 {
+    system_ms.saturating_add_signed(offset_ms)
 }
 
 /// A command's outcome and the log index of the Raft entry that carried it.
@@ -257,5 +285,20 @@ async fn run(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offset_shifts_the_clock_and_saturates() {
+        assert_eq!(shifted(1_000, 0), 1_000);
+        assert_eq!(shifted(1_000, 60_000), 61_000);
+        assert_eq!(shifted(61_000, -60_000), 1_000);
+        assert_eq!(shifted(1_000, -60_000), 0);
+        assert_eq!(shifted(u64::MAX - 1, i64::MAX), u64::MAX);
+        assert_eq!(shifted(0, i64::MIN), 0);
     }
 }

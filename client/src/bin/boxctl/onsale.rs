@@ -251,6 +251,7 @@ fn error_kind(error: &ClientError) -> &'static str {
         ClientError::Unavailable(_) => "UNAVAILABLE",
         ClientError::Indeterminate { .. } => "INDETERMINATE",
         ClientError::Protocol(_) => "PROTOCOL",
+        ClientError::TestingDisabled(_) => "TESTING_DISABLED",
     }
 }
 
