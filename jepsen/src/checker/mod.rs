@@ -2,6 +2,8 @@
 //! returns a [`Verdict`]. Each lives in its own module and is tested on hand-made bad histories
 //! that it must flag.
 
+pub mod linearizable;
+
 use serde::{Deserialize, Serialize};
 
 /// How many problems a verdict lists (the count is always exact).
