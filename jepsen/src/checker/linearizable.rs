@@ -267,8 +267,9 @@ struct GrantedHold<'h> {
     event: &'h str,
     seats: &'h [String],
     invoke_ns: Nanos,
-    /// When the hold was created, on the granting node's clock in milliseconds.
-    created_ms: u64,
+    /// When the hold was created, on the granting node's clock in milliseconds (its expiry less
+    /// its TTL; `None` if the answer's expiry is less than the TTL, which no node would say).
+    created_ms: Option<u64>,
 }
 
 /// The earliest a hold can expire when its lifetime of `lifetime_ms` (on the servers' clocks)
@@ -325,7 +326,7 @@ fn seat_histories<'h>(
                 event,
                 seats,
                 invoke_ns: op.invoke_ns,
-                created_ms: expires_at_ms.saturating_sub(*ttl_ms),
+                created_ms: expires_at_ms.checked_sub(*ttl_ms),
             },
         );
         next_tag += 1;
@@ -359,7 +360,10 @@ fn seat_histories<'h>(
             Completion::Ok(value) | Completion::Fail(value) => Some(value),
             Completion::Info(_) => None,
         };
-        let rejected = |codes: &[&str]| matches!(definite, Some(Value::Rejected { code, .. }) if codes.contains(&code.as_str()));
+        let rejected = |codes: &[&str]| match definite {
+            Some(Value::Rejected { code, .. }) => codes.contains(&code.as_str()),
+            _ => false,
+        };
         match &op.call {
             Call::Hold {
                 event,
@@ -408,18 +412,22 @@ fn seat_histories<'h>(
                 let Some(granted) = granted.get(hold.as_str()) else {
                     continue;
                 };
-                let action = match definite {
-                    // The new expiry is the node's time plus the TTL, capped by the hold's
-                    // lifetime limit: counted from the hold's creation (whose time the grant
-                    // gave), it is known exactly on the servers' clocks.
-                    Some(Value::Extended { expires_at_ms }) => Action::Extend {
-                        hold: granted.tag,
-                        earliest_expiry_ns: earliest_expiry(
-                            granted.invoke_ns,
-                            expires_at_ms.saturating_sub(granted.created_ms),
-                            slack_ns,
-                        ),
-                    },
+                let action = match (definite, &op.call) {
+                    // The new expiry is the node's time plus the TTL, but capped by the hold's
+                    // lifetime limit, which the history does not know: so it is counted from
+                    // the hold's creation (the grant gave its time) on the servers' clocks. The
+                    // lesser of that and the uncapped bound, in case the answer is off.
+                    (Some(Value::Extended { expires_at_ms }), Call::Extend { ttl_ms, .. }) => {
+                        let since_creation = granted.created_ms.map_or(0, |created_ms| {
+                            let lifetime_ms = expires_at_ms.saturating_sub(created_ms);
+                            earliest_expiry(granted.invoke_ns, lifetime_ms, slack_ns)
+                        });
+                        let uncapped = earliest_expiry(op.invoke_ns, *ttl_ms, slack_ns);
+                        Action::Extend {
+                            hold: granted.tag,
+                            earliest_expiry_ns: since_creation.min(uncapped),
+                        }
+                    }
                     _ if rejected(&HOLD_GONE_CODES) => Action::NotHeldBy { hold: granted.tag },
                     // An indeterminate extend may only have pushed the expiry later, by an
                     // amount the lifetime cap leaves unknown: the model needs nothing from it.
@@ -1163,14 +1171,16 @@ fn explain(
         None
     };
     let failing_op = seat.ops[failing].op;
+    // One line per operation, the failing one marked.
     let show = |text: &mut String, i: usize| {
         if let Some(op) = operations.get(seat.ops[i].op) {
-            let _ = write!(text, "\n  {}", describe(op, seat.seat));
+            let mark = if i == failing { '>' } else { ' ' };
+            let _ = write!(text, "\n {mark} {}", describe(op, seat.seat));
         }
     };
     let mut text = format!(
-        "seat {} of {} is not linearizable: op {failing_op} cannot take effect after the longest \
-         linearizable prefix of its {} operations",
+        "seat {} of {} is not linearizable: op {failing_op} (marked >) cannot be linearized after \
+         the longest linearizable prefix of its {} operations",
         seat.seat,
         seat.event,
         seat.ops.len()
@@ -1732,6 +1742,18 @@ mod tests {
     }
 
     #[test]
+    fn a_seat_read_blocked_is_flagged() {
+        let mut scenario = Scenario::new();
+        scenario.ok(
+            1,
+            (2, 3),
+            read_seats(),
+            seat_map(&[("A-1", SeatStatus::Blocked)]),
+        );
+        scenario.assert_flagged(&[0]);
+    }
+
+    #[test]
     fn the_failing_window_leaves_out_the_history_that_explains_nothing() {
         let mut scenario = Scenario::new();
         scenario
@@ -1922,6 +1944,63 @@ mod tests {
                 (142, 143),
                 extend("e1~h1", 100),
                 rejected("HOLD_EXPIRED", &[]),
+            );
+        scenario.assert_valid();
+    }
+
+    #[test]
+    fn an_extend_capped_by_the_hold_lifetime_may_end_before_its_ttl() {
+        // Asked for 100 ms more at 50 ms, but capped at 120 ms after creation: the hold may be
+        // gone from 120 - 11 ms on, before the 50 + 100 ms the TTL alone would say.
+        let mut scenario = Scenario::new();
+        scenario
+            .ok(
+                0,
+                (0, 1),
+                hold_for(&["A-1"], 100),
+                held("e1~h1", &["A-1"], 100),
+            )
+            .ok(
+                0,
+                (50, 51),
+                extend("e1~h1", 100),
+                Value::Extended {
+                    expires_at_ms: 1_120,
+                },
+            )
+            .ok(1, (115, 116), read_seats(), seat_map(&[("A-1", Available)]));
+        scenario.assert_valid();
+    }
+
+    #[test]
+    fn a_hold_read_as_bought_after_its_buy_passes() {
+        let mut scenario = Scenario::new();
+        scenario
+            .ok(
+                0,
+                (0, 1),
+                hold(&["A-1"]),
+                held("e1~h1", &["A-1"], LONG_TTL_MS),
+            )
+            .ok(0, (2, 10), buy("e1~h1"), bought("e1~h1", &["A-1"]))
+            .ok(
+                1,
+                (3, 4),
+                read_hold("e1~h1"),
+                hold_read(Some(HoldState::Active)),
+            )
+            .ok(
+                1,
+                (5, 6),
+                read_hold("e1~h1"),
+                hold_read(Some(HoldState::Bought)),
+            )
+            .ok(1, (7, 8), read_seats(), seat_map(&[("A-1", Sold)]))
+            .fail(
+                2,
+                (11, 12),
+                release("e1~h1"),
+                rejected("HOLD_NOT_ACTIVE", &[]),
             );
         scenario.assert_valid();
     }
