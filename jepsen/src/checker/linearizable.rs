@@ -2110,17 +2110,20 @@ mod tests {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     enum TrueSeat {
         Free,
-        Held,
+        /// By the hold of this index.
+        Held(usize),
         Sold,
     }
 
-    #[derive(Debug)]
+    #[derive(Debug, Clone)]
     struct TrueHold {
         id: String,
         seats: Vec<usize>,
         state: HoldState,
         created_ms: u64,
         expires_ms: u64,
+        /// The operation that was told of the grant, by index, if any was.
+        grant: Option<usize>,
     }
 
     /// How a simulated run looks.
@@ -2138,6 +2141,9 @@ mod tests {
         /// A hold's lifetime cap on extends, in milliseconds.
         lifetime_ms_max: u64,
         seats_per_hold_max: usize,
+        /// Operations whose outcome the client never learns, in percent (a tenth of them are
+        /// never answered at all).
+        indeterminate_percent: u32,
     }
 
     const SMALL: Shape = Shape {
@@ -2149,6 +2155,7 @@ mod tests {
         ttl_ms: (5, 40),
         lifetime_ms_max: 60,
         seats_per_hold_max: 2,
+        indeterminate_percent: 6,
     };
 
     /// Random histories per random test (each a few dozen operations).
@@ -2167,6 +2174,26 @@ mod tests {
         },
     }
 
+    /// How a read is made impossible.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Break {
+        /// A seat shown sold that no buy could have sold.
+        SoldNeverBought,
+        /// A seat shown available after a buy of it was acknowledged.
+        AvailableAfterBuy,
+        /// A seat shown available while a granted hold must still have held it: nothing
+        /// released or bought the hold yet, and its earliest expiry had not come.
+        AvailableWhileHeld,
+    }
+
+    impl Break {
+        const ALL: [Break; 3] = [
+            Break::SoldNeverBought,
+            Break::AvailableAfterBuy,
+            Break::AvailableWhileHeld,
+        ];
+    }
+
     /// One operation as planned: invoke, and completion (if the run saw one).
     #[derive(Debug, Clone)]
     struct Planned {
@@ -2174,10 +2201,13 @@ mod tests {
         invoke_ns: Nanos,
         call: Call,
         completion: Option<(Nanos, Kind, Value)>,
+        /// For a seat map: the hold holding each seat when it was read.
+        holders: Vec<Option<usize>>,
     }
 
     /// A run of a simulated store: operations take effect one at a time at increasing moments,
     /// each seen by its client over a random interval around its moment (so they overlap).
+    #[derive(Clone)]
     struct Simulation {
         rng: ChaCha8Rng,
         shape: Shape,
@@ -2219,17 +2249,17 @@ mod tests {
                 let invoke_ns = now.saturating_sub(before).max(free_from[slot]);
                 now = now.max(invoke_ns);
                 sim.expire(now);
-                let fate = match sim.rng.random_range(0..100) {
-                    0 => Fate::Indeterminate {
+                let roll = sim.rng.random_range(0..1_000);
+                let indeterminate = shape.indeterminate_percent * 10;
+                let fate = if roll < indeterminate {
+                    Fate::Indeterminate {
                         happened: sim.rng.random_bool(0.5),
-                        answered: false,
-                    },
-                    1..=5 => Fate::Indeterminate {
-                        happened: sim.rng.random_bool(0.5),
-                        answered: true,
-                    },
-                    6..=9 => Fate::Unavailable,
-                    _ => Fate::Answered,
+                        answered: roll >= indeterminate / 10,
+                    }
+                } else if roll < indeterminate + 40 {
+                    Fate::Unavailable
+                } else {
+                    Fate::Answered
                 };
                 let happens = match fate {
                     Fate::Answered => true,
@@ -2237,6 +2267,17 @@ mod tests {
                     Fate::Indeterminate { happened, .. } => happened,
                 };
                 let (call, value) = sim.step(now, happens);
+                let holders = match call {
+                    Call::ReadSeats { .. } => sim
+                        .seat
+                        .iter()
+                        .map(|seat| match seat {
+                            TrueSeat::Held(h) => Some(*h),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 let returned_ns = now + sim.rng.random_range(0..=shape.jitter_ns_max);
                 let completion = match fate {
                     Fate::Answered if matches!(value, Value::Rejected { .. }) => {
@@ -2268,6 +2309,7 @@ mod tests {
                 if let Some((_, Kind::Ok, Value::Held { hold, .. })) = &completion {
                     if let Some(h) = sim.holds.iter().position(|h| &h.id == hold) {
                         sim.granted.push(h);
+                        sim.holds[h].grant = Some(sim.planned.len());
                     }
                 }
                 free_from[slot] = match &completion {
@@ -2283,6 +2325,7 @@ mod tests {
                     invoke_ns,
                     call,
                     completion,
+                    holders,
                 });
             }
             sim
@@ -2420,7 +2463,7 @@ mod tests {
             };
             if happens {
                 for &s in &seats {
-                    self.seat[s] = TrueSeat::Held;
+                    self.seat[s] = TrueSeat::Held(self.holds.len());
                 }
                 self.holds.push(TrueHold {
                     id,
@@ -2428,6 +2471,7 @@ mod tests {
                     state: HoldState::Active,
                     created_ms: now_ms,
                     expires_ms: now_ms + ttl_ms,
+                    grant: None,
                 });
             }
             (call, value)
@@ -2441,7 +2485,7 @@ mod tests {
                 .map(|(name, seat)| {
                     let status = match seat {
                         TrueSeat::Free => Available,
-                        TrueSeat::Held => HeldSeat,
+                        TrueSeat::Held(_) => HeldSeat,
                         TrueSeat::Sold => Sold,
                     };
                     (name.as_str(), status)
@@ -2450,10 +2494,14 @@ mod tests {
             (read_seats(), seat_map(&seats))
         }
 
-        /// Changes one read so that no order explains it: a seat shown available after its buy
-        /// was acknowledged, or sold when nothing could have bought it. What was changed, if
-        /// the run had a read to change.
-        fn break_a_read(&mut self) -> Option<String> {
+        /// Changes one read so that no order explains it, in one of [`Break`]'s ways (`only`,
+        /// or picked at random among those the run allows). How, and what was changed, if the
+        /// run had a read to change.
+        fn break_a_read(
+            &mut self,
+            expiry_slack_ms: u64,
+            only: Option<Break>,
+        ) -> Option<(Break, String)> {
             // Per seat, when an acknowledged buy of it first returned.
             let mut bought_by: HashMap<&str, Nanos> = HashMap::new();
             for op in &self.planned {
@@ -2464,33 +2512,81 @@ mod tests {
                     }
                 }
             }
-            let mut candidates: Vec<(usize, String, SeatStatus)> = Vec::new();
+            // (read, seat) pairs each way allows.
+            let mut candidates: [Vec<(usize, usize)>; 3] = Default::default();
             for (r, read) in self.planned.iter().enumerate() {
                 let Some((_, Kind::Ok, Value::Seats { .. })) = &read.completion else {
                     continue;
                 };
                 for (s, seat) in self.seats.iter().enumerate() {
                     if !self.maybe_bought[s] {
-                        candidates.push((r, seat.clone(), Sold));
+                        candidates[Break::SoldNeverBought as usize].push((r, s));
                     }
                     if bought_by
                         .get(seat.as_str())
                         .is_some_and(|&returned| returned < read.invoke_ns)
                     {
-                        candidates.push((r, seat.clone(), Available));
+                        candidates[Break::AvailableAfterBuy as usize].push((r, s));
+                    }
+                    if self.surely_held(read, s, expiry_slack_ms) {
+                        candidates[Break::AvailableWhileHeld as usize].push((r, s));
                     }
                 }
             }
-            if candidates.is_empty() {
+            let ways: Vec<Break> = Break::ALL
+                .into_iter()
+                .filter(|&way| !candidates[way as usize].is_empty())
+                .filter(|&way| only.is_none_or(|only| only == way))
+                .collect();
+            if ways.is_empty() {
                 return None;
             }
-            let pick = self.rng.random_range(0..candidates.len());
-            let (r, seat, shown) = candidates.swap_remove(pick);
+            let way = ways[self.rng.random_range(0..ways.len())];
+            let candidates = &candidates[way as usize];
+            let (r, s) = candidates[self.rng.random_range(0..candidates.len())];
+            let shown = if way == Break::SoldNeverBought {
+                Sold
+            } else {
+                Available
+            };
+            let seat = self.seats[s].clone();
             let Some((_, _, Value::Seats { seats, .. })) = &mut self.planned[r].completion else {
                 return None;
             };
             seats.insert(seat.clone(), shown);
-            Some(format!("read {r} shows {seat} {}", seat_status(shown)))
+            let change = format!("{way:?}: read {r} shows {seat} {}", seat_status(shown));
+            Some((way, change))
+        }
+
+        /// True if seat `s`, shown held by `read`, was held by a hold whose grant returned before
+        /// the read and which nothing could have ended before the read returned.
+        fn surely_held(&self, read: &Planned, s: usize, expiry_slack_ms: u64) -> bool {
+            let Some((read_returned, ..)) = read.completion else {
+                return false;
+            };
+            let Some(hold) = read
+                .holders
+                .get(s)
+                .copied()
+                .flatten()
+                .map(|h| &self.holds[h])
+            else {
+                return false;
+            };
+            let Some(grant) = hold.grant.map(|g| &self.planned[g]) else {
+                return false;
+            };
+            let (Some((granted, ..)), Call::Hold { ttl_ms, .. }) = (&grant.completion, &grant.call)
+            else {
+                return false;
+            };
+            let earliest_expiry_ns = (grant.invoke_ns + ttl_ms * NANOS_PER_MS)
+                .saturating_sub(expiry_slack_ms * NANOS_PER_MS + SERVER_CLOCK_RESOLUTION_NS);
+            let ended = self.planned.iter().any(|op| {
+                op.invoke_ns <= read_returned
+                    && matches!(&op.call, Call::Release { hold: id, .. } | Call::Buy { hold: id, .. } if *id == hold.id)
+            });
+            *granted < read.invoke_ns && read_returned < earliest_expiry_ns && !ended
         }
 
         /// The history: invokes and completions in time order.
@@ -2538,9 +2634,10 @@ mod tests {
     #[test]
     fn random_histories_with_an_impossible_read_are_flagged() {
         let mut flagged = 0;
+        let mut flagged_by_way = [0; Break::ALL.len()];
         for seed in 0..RANDOM_RUNS {
             let mut sim = Simulation::run(seed, SMALL);
-            let Some(change) = sim.break_a_read() else {
+            let Some((way, change)) = sim.break_a_read(0, None) else {
                 continue;
             };
             let verdict = check(&sim.history(0), BUDGET);
@@ -2554,10 +2651,15 @@ mod tests {
                 "seed {seed}, {change}: {verdict:#?}"
             );
             flagged += 1;
+            flagged_by_way[way as usize] += 1;
         }
         assert!(
             flagged > RANDOM_RUNS / 2,
             "only {flagged} runs had a read to break"
+        );
+        assert!(
+            flagged_by_way.iter().all(|&n| n >= 20),
+            "each way to break a read should be tried: {flagged_by_way:?}"
         );
     }
 
@@ -2575,9 +2677,15 @@ mod tests {
             ttl_ms: (500, 5_000),
             lifetime_ms_max: 10_000,
             seats_per_hold_max: 4,
+            indeterminate_percent: 6,
         };
-        for seed in 0..3 {
-            let mut sim = Simulation::run(seed, shape);
+        for (seed, indeterminate_percent) in [(0, 6), (1, 20)] {
+            let shape = Shape {
+                indeterminate_percent,
+                ..shape
+            };
+            println!("{indeterminate_percent}% of operations indeterminate:");
+            let sim = Simulation::run(seed, shape);
             let started = Instant::now();
             let verdict = check(&sim.history(0), Duration::from_secs(120));
             println!(
@@ -2587,16 +2695,22 @@ mod tests {
                 verdict.checked
             );
             assert_eq!(verdict.status, Status::Valid, "seed {seed}: {verdict:#?}");
-            let change = sim.break_a_read();
-            let started = Instant::now();
-            let verdict = check(&sim.history(0), Duration::from_secs(120));
-            println!(
-                "seed {seed}, {change:?}: {:?} in {:?}",
-                verdict.status,
-                started.elapsed()
-            );
-            assert_eq!(verdict.status, Status::Invalid, "seed {seed}: {verdict:#?}");
-            println!("{}", verdict.examples[0]);
+            for way in Break::ALL {
+                let mut broken = sim.clone();
+                let Some((_, change)) = broken.break_a_read(0, Some(way)) else {
+                    println!("seed {seed}: no read to break as {way:?}");
+                    continue;
+                };
+                let started = Instant::now();
+                let verdict = check(&broken.history(0), Duration::from_secs(120));
+                println!(
+                    "seed {seed}, {change}: {:?} in {:?}",
+                    verdict.status,
+                    started.elapsed()
+                );
+                assert_eq!(verdict.status, Status::Invalid, "seed {seed}: {verdict:#?}");
+                println!("{}", verdict.examples[0].lines().next().unwrap_or_default());
+            }
         }
     }
 }
