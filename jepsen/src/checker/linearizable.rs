@@ -47,6 +47,10 @@ const SEARCH_STATES_MAX: usize = 4_000_000;
 /// counts as explained by nothing (a longer one may be).
 const WINDOW_TRIAL_STATES_MAX: usize = 20_000;
 
+/// The longest budget honoured, in seconds (a day): a longer one is cut to it, so deadlines
+/// stay within the clock's range.
+const BUDGET_SECS_MAX: u64 = 24 * 60 * 60;
+
 /// Failing seats explained with a minimal failing window, in seats; the others name the
 /// operation where their search failed.
 const WINDOWS_MINIMISED_MAX: usize = 5;
@@ -1256,6 +1260,11 @@ fn hold_state(state: HoldState) -> &'static str {
     }
 }
 
+/// `1 seat`, `9,381 seats`.
+fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 /// `9,381`.
 fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -1319,10 +1328,10 @@ fn explain(
     };
     let mut text = format!(
         "seat {} of {} is not linearizable: op {failing_op} (marked >) cannot be linearized after \
-         the longest linearizable prefix of its {} operations",
+         the longest linearizable prefix of its {}",
         seat.seat,
         seat.event,
-        seat.ops.len()
+        counted(seat.ops.len(), "operation", "operations")
     );
     let (window_ops, concurrent) = match window {
         Some(window) => {
@@ -1333,8 +1342,8 @@ fn explain(
             };
             let _ = write!(
                 text,
-                "; the shortest run of them that cannot be ordered, {from} ({} operations):",
-                window.ops.len()
+                "; the shortest run of them that cannot be ordered, {from} ({}):",
+                counted(window.ops.len(), "operation", "operations")
             );
             let shown = window.ops.len().min(OPERATIONS_SHOWN_MAX);
             let skipped = window.ops.len() - shown;
@@ -1395,6 +1404,7 @@ fn undecided_reason(undecided: Undecided, budget: Duration) -> String {
 /// Checks one seat of one event, for tests and for looking closer at a seat.
 pub fn check_seat(history: &History, event: &str, seat: &str, budget: Duration) -> SeatOutcome {
     let started = Instant::now();
+    let budget = budget.min(Duration::from_secs(BUDGET_SECS_MAX));
     let limits = Limits {
         deadline: started + budget,
         states_max: SEARCH_STATES_MAX,
@@ -1434,6 +1444,7 @@ pub fn check_seat(history: &History, event: &str, seat: &str, budget: Duration) 
 /// Checks that every seat of every seated event is linearizable, within `budget` in all.
 pub fn check(history: &History, budget: Duration) -> Verdict {
     let started = Instant::now();
+    let budget = budget.min(Duration::from_secs(BUDGET_SECS_MAX));
     let deadline = started + budget;
     let mut verdict = Verdict::new(NAME);
     let operations = match history.operations() {
@@ -1525,9 +1536,9 @@ pub fn check(history: &History, budget: Duration) -> Verdict {
     let ops_checked = decided_ops.iter().filter(|&&seen| seen).count();
     if out_of_time + too_big > 0 {
         let mut why = format!(
-            "{} of {} seats checked",
+            "{} of {} checked",
             thousands(decided),
-            thousands(seats.len())
+            counted(seats.len(), "seat", "seats")
         );
         if out_of_time > 0 {
             let _ = write!(
@@ -1548,14 +1559,13 @@ pub fn check(history: &History, budget: Duration) -> Verdict {
         verdict.unknown(why);
     }
     let seats_checked = if decided == seats.len() {
-        format!("{} seats", thousands(decided))
+        counted(decided, "seat", "seats")
     } else {
-        format!("{} of {} seats", thousands(decided), thousands(seats.len()))
+        let all = counted(seats.len(), "seat", "seats");
+        format!("{} of {all}", thousands(decided))
     };
-    verdict.checked(format!(
-        "{seats_checked}, {} operations",
-        thousands(ops_checked)
-    ))
+    let ops_checked = counted(ops_checked, "operation", "operations");
+    verdict.checked(format!("{seats_checked}, {ops_checked}"))
 }
 
 #[cfg(test)]
@@ -2279,7 +2289,7 @@ mod tests {
             verdict.examples[0].starts_with("1 of 2 seats checked"),
             "{verdict:#?}"
         );
-        assert_eq!(verdict.checked, "1 of 2 seats, 1 operations");
+        assert_eq!(verdict.checked, "1 of 2 seats, 1 operation");
     }
 
     #[test]
@@ -2299,6 +2309,17 @@ mod tests {
             verdict.examples[0].contains("from the start"),
             "{verdict:#?}"
         );
+    }
+
+    #[test]
+    fn any_budget_is_taken() {
+        let mut scenario = Scenario::new();
+        scenario.ok(0, (0, 1), read_seats(), seat_map(&[("A-1", Available)]));
+        assert!(check(&scenario.history, Duration::MAX).is_valid());
+        assert!(check(&scenario.history, Duration::ZERO).status == Status::Unknown);
+        assert_eq!(scenario.seat("A-1"), SeatOutcome::Linearizable);
+        let outcome = check_seat(&scenario.history, "e1", "A-1", Duration::MAX);
+        assert_eq!(outcome, SeatOutcome::Linearizable);
     }
 
     // ---- random histories, linearizable by construction ----
