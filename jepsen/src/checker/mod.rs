@@ -12,6 +12,7 @@ use crate::history::History;
 pub mod conservation;
 pub mod convergence;
 pub mod hold_semantics;
+pub mod linearizable;
 pub mod liveness;
 pub mod lost_buy;
 pub mod oversell;
@@ -32,7 +33,6 @@ pub fn check_all(
 ) -> (Vec<Verdict>, Vec<liveness::UnavailabilityWindow>) {
     let (liveness, windows) = liveness::check(history, recovery_bound);
     let verdicts = vec![
-        // The linearizability checker (checker/linearizable.rs) runs first once it lands.
         oversell::check(history),
         lost_buy::check(history),
         conservation::check(history),
