@@ -443,7 +443,14 @@ impl Client {
                         .unwrap_or_else(|| self.any_seed());
                     continue;
                 }
-                (_, "NO_LEADER") | (_, "OVERLOADED") => {
+                (_, "NO_LEADER") => {
+                    // This node knows no leader; it may be the one cut off: ask another.
+                    if let Some(ms) = detail.and_then(|d| d.retry_after_ms) {
+                        pause = Duration::from_millis(ms);
+                    }
+                    address = self.any_seed();
+                }
+                (_, "OVERLOADED") => {
                     if let Some(ms) = detail.and_then(|d| d.retry_after_ms) {
                         pause = Duration::from_millis(ms);
                     }
