@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cluster-scripts/test.sh: the full check suite (fmt, clippy, tests, doctests, schemathesis); CI runs this.
+# cluster-scripts/test.sh: the full check suite (fmt, clippy, tests, doctests, schemathesis, Jepsen); CI runs this.
 set -euo pipefail
 
 usage() {
@@ -12,14 +12,18 @@ the first failure:
   cargo clippy --workspace --all-targets [--locked] -- -D warnings
   cargo test --workspace --doc
   cargo test --workspace --all-targets
-  cargo build --release [--locked] -p boxoffice-node -p boxoffice-client
+  cargo build --release [--locked] -p boxoffice-node -p boxoffice-client -p boxoffice-jepsen
   cluster-scripts/schemathesis.sh   (the HTTP gateway against its OpenAPI document, on a
                                      throwaway 3-node cluster; see its --help)
+  cluster-scripts/jepsen.sh --short (3 nodes in network namespaces under partitions, kill -9
+                                     and pause; every history checked; an unsafe build must
+                                     be caught; see its --help)
 
 Environment:
   PROPTEST_CASES                 proptest cases per property (default 256)
   CARGO_TARGET_DIR               build directory (default ${XDG_CACHE_HOME:-$HOME/.cache}/boxoffice/target)
-  BOXOFFICE_SKIP_SCHEMATHESIS=1  skip the release build and schemathesis
+  BOXOFFICE_SKIP_SCHEMATHESIS=1  skip schemathesis
+  BOXOFFICE_SKIP_JEPSEN=1        skip the Jepsen suite
 USAGE
 }
 
@@ -39,6 +43,8 @@ esac
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_build_deps
+# The Jepsen harness: namespaces and iptables; its plots need a font.
+ensure_apt_packages iproute2 iptables fonts-dejavu-core
 
 export PROPTEST_CASES="${PROPTEST_CASES:-256}"
 
@@ -70,11 +76,16 @@ run_tests() {
 run_tests cargo test --workspace --doc
 run_tests cargo test --workspace --all-targets
 
+run cargo build --release ${locked[@]+"${locked[@]}"} -p boxoffice-node -p boxoffice-client -p boxoffice-jepsen
 if [[ "${BOXOFFICE_SKIP_SCHEMATHESIS:-0}" == "1" ]]; then
     log "skipping schemathesis (BOXOFFICE_SKIP_SCHEMATHESIS=1)"
 else
-    run cargo build --release ${locked[@]+"${locked[@]}"} -p boxoffice-node -p boxoffice-client
     run env BOXOFFICE_SKIP_BUILD=1 cluster-scripts/schemathesis.sh
+fi
+if [[ "${BOXOFFICE_SKIP_JEPSEN:-0}" == "1" ]]; then
+    log "skipping the Jepsen suite (BOXOFFICE_SKIP_JEPSEN=1)"
+else
+    run env BOXOFFICE_SKIP_BUILD=1 cluster-scripts/jepsen.sh --short
 fi
 
 read -r passed failed < <(awk '/^test result:/ {

@@ -20,16 +20,17 @@ pub mod oversell;
 mod scenario;
 mod shared;
 
-/// Runs every checker of the run but linearizability: no oversell, no lost buy, conservation,
-/// hold semantics, convergence (of `audits` against `expected_replicas`, group -> nodes) and
-/// liveness (recovery within `recovery_bound` of the final heal). Returns their verdicts in that
-/// order, and the unavailability windows per nemesis. A malformed history makes each checker that
+/// Runs every checker of the run: no oversell, no lost buy, conservation, hold semantics,
+/// linearizability (within `linearizability_budget`), convergence (of `audits` against
+/// `expected_replicas`, group -> nodes) and liveness (recovery within `recovery_bound` of the final
+/// heal). Returns their verdicts in that order, and the unavailability windows per nemesis. A malformed history makes each checker that
 /// reads it Invalid, saying so.
 pub fn check_all(
     history: &History,
     audits: &[convergence::ReplicaAudit],
     expected_replicas: &BTreeMap<u64, Vec<u64>>,
     recovery_bound: Duration,
+    linearizability_budget: Duration,
 ) -> (Vec<Verdict>, Vec<liveness::UnavailabilityWindow>) {
     let (liveness, windows) = liveness::check(history, recovery_bound);
     let verdicts = vec![
@@ -37,6 +38,7 @@ pub fn check_all(
         lost_buy::check(history),
         conservation::check(history),
         hold_semantics::check(history),
+        linearizable::check(history, linearizability_budget),
         convergence::check(audits, expected_replicas),
         liveness,
     ];
@@ -136,7 +138,13 @@ mod tests {
             .read_orders(0, (100, 110), GIG, vec![order("o1", "gig~h1", &["A-1-1"])])
             .build();
         let (audits, expected) = replicas();
-        let (verdicts, windows) = check_all(&history, &audits, &expected, Duration::from_secs(1));
+        let (verdicts, windows) = check_all(
+            &history,
+            &audits,
+            &expected,
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        );
         let names: Vec<&str> = verdicts.iter().map(|v| v.checker.as_str()).collect();
         assert_eq!(
             names,
@@ -145,6 +153,7 @@ mod tests {
                 "no-lost-buy",
                 "conservation",
                 "hold-semantics",
+                "linearizable",
                 "convergence",
                 "liveness"
             ]
@@ -158,7 +167,13 @@ mod tests {
         let mut history = Scenario::new().build();
         history.complete(9, 5, Kind::Ok, Value::Released { places: 0 });
         let (audits, expected) = replicas();
-        let (verdicts, _) = check_all(&history, &audits, &expected, Duration::from_secs(1));
+        let (verdicts, _) = check_all(
+            &history,
+            &audits,
+            &expected,
+            Duration::from_secs(1),
+            Duration::from_secs(5),
+        );
         for verdict in &verdicts {
             if verdict.checker == convergence::NAME {
                 assert!(verdict.is_valid(), "{verdict:?}");
