@@ -122,12 +122,7 @@ mod tests {
     use crate::history::AreaCounts;
 
     fn assert_flags(history: &History, needle: &str) {
-        let verdict = check(history);
-        assert_eq!(verdict.status, Status::Invalid, "{verdict:?}");
-        assert!(
-            verdict.examples.iter().any(|e| e.contains(needle)),
-            "expected a problem naming {needle:?}: {verdict:?}"
-        );
+        check(history).assert_flags(needle);
     }
 
     /// The gig's seats, all available, changed by `edit`.

@@ -282,20 +282,13 @@ fn check_hold_read(
 mod tests {
     use super::*;
     use crate::checker::scenario::{order, Scenario, GIG};
-    use crate::checker::Status;
 
     fn assert_flags(history: &History, needle: &str) {
-        let verdict = check(history);
-        assert_eq!(verdict.status, Status::Invalid, "{verdict:?}");
-        assert!(
-            verdict.examples.iter().any(|e| e.contains(needle)),
-            "expected a problem naming {needle:?}: {verdict:?}"
-        );
+        check(history).assert_flags(needle);
     }
 
     fn assert_passes(history: &History) {
-        let verdict = check(history);
-        assert_eq!(verdict.status, Status::Valid, "{verdict:?}");
+        check(history).assert_valid();
     }
 
     /// gig~h1 holds A-1-1 and A-1-2 from 10 ms; a hold read returning at 40 ms shows it `state`.

@@ -412,20 +412,14 @@ fn check_final_read(
 mod tests {
     use super::*;
     use crate::checker::scenario::{order, places_order, Scenario, FEST, GIG};
-    use crate::checker::Status;
 
     fn assert_flags(history: &History, needle: &str) {
-        let verdict = check(history);
-        assert_eq!(verdict.status, Status::Invalid, "{verdict:?}");
-        assert!(
-            verdict.examples.iter().any(|e| e.contains(needle)),
-            "expected a problem naming {needle:?}: {verdict:?}"
-        );
+        check(history).assert_flags(needle);
     }
 
     fn assert_passes(history: &History) -> Verdict {
         let verdict = check(history);
-        assert_eq!(verdict.status, Status::Valid, "{verdict:?}");
+        verdict.assert_valid();
         verdict
     }
 

@@ -108,6 +108,22 @@ impl Verdict {
     pub fn is_valid(&self) -> bool {
         self.status == Status::Valid
     }
+
+    /// Test helper: the verdict is Invalid and one of its problems names `needle`.
+    #[cfg(test)]
+    pub(crate) fn assert_flags(&self, needle: &str) {
+        assert_eq!(self.status, Status::Invalid, "{self:?}");
+        assert!(
+            self.examples.iter().any(|e| e.contains(needle)),
+            "expected a problem naming {needle:?}: {self:?}"
+        );
+    }
+
+    /// Test helper: the verdict is Valid.
+    #[cfg(test)]
+    pub(crate) fn assert_valid(&self) {
+        assert_eq!(self.status, Status::Valid, "{self:?}");
+    }
 }
 
 #[cfg(test)]

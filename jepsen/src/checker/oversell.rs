@@ -156,21 +156,14 @@ fn check_capacity(
 mod tests {
     use super::*;
     use crate::checker::scenario::{order, places_order, Scenario, FEST, GIG};
-    use crate::checker::Status;
     use crate::history::Kind;
 
     fn assert_flags(history: &History, needle: &str) {
-        let verdict = check(history);
-        assert_eq!(verdict.status, Status::Invalid, "{verdict:?}");
-        assert!(
-            verdict.examples.iter().any(|e| e.contains(needle)),
-            "expected a problem naming {needle:?}: {verdict:?}"
-        );
+        check(history).assert_flags(needle);
     }
 
     fn assert_passes(history: &History) {
-        let verdict = check(history);
-        assert_eq!(verdict.status, Status::Valid, "{verdict:?}");
+        check(history).assert_valid();
     }
 
     #[test]
