@@ -61,7 +61,7 @@ fi
 JEPSEN="$CARGO_TARGET_DIR/release/boxoffice-jepsen"
 
 case "$mode" in
-    short) exec "$JEPSEN" suite --suite short --time-limit-s 20 --fault-s 5 --quiet-s 3 --recovery-s 6 ;;
+    short) exec "$JEPSEN" suite --suite short --time-limit-s 16 --fault-s 5 --quiet-s 3 --recovery-s 6 ;;
     matrix) exec "$JEPSEN" suite --suite matrix --nodes 5 --seeds 1,2 ;;
     custom) exec "$JEPSEN" "${args[@]}" ;;
 esac

@@ -181,6 +181,8 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(&node.log)?;
+        // The node logs to standard output; panics and early errors go to standard error.
+        let errors = log.try_clone()?;
         let child = Command::new("ip")
             .args(["netns", "exec", &node.namespace])
             .arg(&boxofficed)
@@ -188,8 +190,8 @@ impl Cluster {
             .arg(&node.config)
             .env("BOXOFFICE_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
+            .stdout(log)
+            .stderr(errors)
             .spawn()?;
         node.child = Some(child);
         node.paused = false;
@@ -271,47 +273,60 @@ impl Cluster {
         Err(ClusterError::NotReady(last))
     }
 
+    /// The cluster status as each running, bootstrapped node that answers sees it.
+    pub async fn statuses(&self) -> Vec<proto::ClusterStatusReply> {
+        let mut statuses = Vec::new();
+        for id in self.ids() {
+            if !self.is_up(id) {
+                continue;
+            }
+            if let Ok(status) = self.admin.cluster_status_at(self.grpc(id)).await {
+                if status.bootstrapped {
+                    statuses.push(status);
+                }
+            }
+        }
+        statuses
+    }
+
+    /// Each group's leader as the running nodes report it (a node knows the leaders of the
+    /// groups it holds a replica of); `None` where no running node names one.
+    pub async fn leaders(&self) -> BTreeMap<u64, Option<u64>> {
+        let mut leaders: BTreeMap<u64, Option<u64>> = BTreeMap::new();
+        for status in self.statuses().await {
+            for group in &status.groups {
+                let known = leaders.entry(group.group).or_default();
+                if known.is_none() {
+                    *known = group.leader_id;
+                }
+            }
+        }
+        leaders
+    }
+
     /// Waits until every group has a leader that is up.
     pub async fn wait_ready(&self, within: Duration) -> Result<(), ClusterError> {
         let deadline = Instant::now() + within;
         loop {
-            if let Ok(status) = self.status().await {
-                let led = status
-                    .groups
-                    .iter()
-                    .all(|g| g.leader_id.is_some_and(|leader| self.is_up(leader)));
-                if status.bootstrapped && status.groups.len() > 1 && led {
-                    return Ok(());
-                }
+            let leaders = self.leaders().await;
+            let led = leaders
+                .values()
+                .all(|leader| leader.is_some_and(|leader| self.is_up(leader)));
+            if leaders.len() > 1 && led {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 return Err(ClusterError::NotReady(format!(
-                    "not every group had a leader within {within:?}"
+                    "not every group had a leader within {within:?}: {leaders:?}"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
-    /// The leader of `group` as node `id` sees it.
+    /// The leader of `group` as the running nodes report it.
     pub async fn leader_of(&self, group: u64) -> Option<u64> {
-        for id in self.ids() {
-            if !self.is_up(id) {
-                continue;
-            }
-            let Ok(status) = self.admin.cluster_status_at(self.grpc(id)).await else {
-                continue;
-            };
-            if let Some(leader) = status
-                .groups
-                .iter()
-                .find(|g| g.group == group)
-                .and_then(|g| g.leader_id)
-            {
-                return Some(leader);
-            }
-        }
-        None
+        self.leaders().await.get(&group).copied().flatten()
     }
 
     /// Each data group's replicas (node ids), from the cluster map.

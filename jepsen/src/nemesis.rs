@@ -3,7 +3,7 @@
 //! skew across a leader change, and a mixed schedule. Each fault starts on the schedule, is healed
 //! on it, and every start and heal is recorded in the history.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rand::seq::SliceRandom;
@@ -158,15 +158,19 @@ pub struct Active {
 /// The largest clock offset the skew nemesis applies, in milliseconds.
 pub const CLOCK_SKEW_MS_MAX: i64 = 4_000;
 
-/// The data group with the highest applied index (the one most commands went to).
+/// The data group with the highest applied index on any replica (the one most commands went to).
 async fn busiest_group(cluster: &Cluster) -> Option<u64> {
-    let status = cluster.status().await.ok()?;
-    status
-        .groups
-        .iter()
-        .filter(|g| g.group != 0)
-        .max_by_key(|g| g.applied_index.unwrap_or(0))
-        .map(|g| g.group)
+    let mut applied: BTreeMap<u64, u64> = BTreeMap::new();
+    for status in cluster.statuses().await {
+        for group in status.groups.iter().filter(|g| g.group != 0) {
+            let index = applied.entry(group.group).or_default();
+            *index = (*index).max(group.applied_index.unwrap_or(0));
+        }
+    }
+    applied
+        .into_iter()
+        .max_by_key(|&(_, index)| index)
+        .map(|(group, _)| group)
 }
 
 async fn busiest_leader(cluster: &Cluster, rng: &mut ChaCha8Rng) -> u64 {
