@@ -102,6 +102,9 @@ struct RunArgs {
     /// Deliberately unsafe: nodes answer linearizable reads from their local replica.
     #[arg(long)]
     unsafe_local_reads: bool,
+    /// Keep the nodes' data directories even when the run found no violation.
+    #[arg(long)]
+    keep_data: bool,
     /// Where run directories go.
     #[arg(long, default_value = "jepsen-runs")]
     out: PathBuf,
@@ -157,6 +160,7 @@ impl RunArgs {
             out: self.out.clone(),
             net_prefix: "bxj".into(),
             subnet: [10, 77, 0],
+            keep_data: self.keep_data,
         })
     }
 }
@@ -203,7 +207,19 @@ async fn suite(args: &RunArgs, kind: SuiteKind, seeds: &[u64]) -> anyhow::Result
         args.unsafe_local_reads = unsafe_reads;
         let name = run_name(&nemeses, seed, args.nodes, unsafe_reads);
         let options = args.options(name.clone(), nemeses, seed)?;
-        let finished = run(options).await?;
+        let finished = match run(options).await {
+            Ok(finished) => finished,
+            Err(e) => {
+                eprintln!("{name}: the harness failed: {e:#}");
+                rows.push(Row {
+                    text: format!("| {name} | | | | HARNESS FAILED: {e} |"),
+                    name,
+                    valid: false,
+                    expected_valid: true,
+                });
+                continue;
+            }
+        };
         let s = &finished.summary;
         let ops: u64 = s.operations.values().flat_map(|o| o.values()).sum();
         let ok: u64 = s.operations.values().filter_map(|o| o.get("ok")).sum();

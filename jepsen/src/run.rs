@@ -43,6 +43,9 @@ pub struct RunOptions {
     /// Names the network's namespaces and interfaces (at most 4 characters).
     pub net_prefix: String,
     pub subnet: [u8; 3],
+    /// Keep the nodes' RocksDB directories of a run without violations (a run with one keeps
+    /// them always).
+    pub keep_data: bool,
 }
 
 /// A finished run: its directory and summary.
@@ -189,6 +192,14 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Finished> {
         unavailability,
     };
     summary.write(&dir)?;
+    if summary.valid && !options.keep_data {
+        for id in 1..=options.nodes {
+            let data = dir.join(format!("node-{id}"));
+            if let Err(e) = std::fs::remove_dir_all(&data) {
+                eprintln!("could not remove {}: {e}", data.display());
+            }
+        }
+    }
     print!("{}", summary.text());
     Ok(Finished { dir, summary })
 }
