@@ -12,7 +12,7 @@ creates namespaces, a bridge and iptables rules, and removes them again, also on
   --short     the CI suite: 3 nodes; random-halves partitions, kill -9 (random and leaders)
               and pause with fixed seeds, then a run with deliberately unsafe local reads
               under isolate-leader that the checkers must catch (about 3 minutes)
-  --matrix    5 nodes, every nemesis and the mixed schedule, seeds 1 and 2 (about 25 minutes)
+  --matrix    5 nodes, every nemesis and the mixed schedule, seeds 1 and 2 (about 18 minutes)
   -- ARGS     anything else, passed to boxoffice-jepsen (see: -- --help, -- run --help)
 
 Run directories (history.jsonl, summary.txt/json, plot.png, node logs) go to ./jepsen-runs
