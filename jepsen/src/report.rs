@@ -206,23 +206,28 @@ fn register_font() -> Result<(), PlotError> {
     }
 }
 
-/// Draws throughput (answers per second) and latency (p50, p99) over time, faults shaded.
-pub fn plot(history: &History, operations: &[Operation], path: &Path) -> Result<(), PlotError> {
-    register_font()?;
-    let seconds = per_second(operations);
-    let faults = fault_intervals(history);
-    let end = seconds.last().map_or(1, |s| s.0 + 1) as f64;
-    let root = BitMapBackend::new(path, (1200, 800)).into_drawing_area();
-    root.fill(&WHITE).map_err(draw_error)?;
-    let (top, bottom) = root.split_vertically(400);
+/// One series of a panel: points and their colour.
+type Series<'a> = (Vec<(f64, f64)>, &'a RGBColor);
 
-    let throughput_max = seconds.iter().map(|s| s.1).max().unwrap_or(1).max(1) as f64 * 1.1;
-    let mut chart = ChartBuilder::on(&top)
-        .caption("answered operations per second", ("sans-serif", 20))
+/// One panel: a line per series over the run's seconds, the fault intervals shaded behind them.
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    end_s: f64,
+    faults: &[(f64, f64, String)],
+    series: &[Series<'_>],
+) -> Result<(), PlotError> {
+    let y_max = series
+        .iter()
+        .flat_map(|(points, _)| points.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(60)
-        .build_cartesian_2d(0f64..end, 0f64..throughput_max)
+        .build_cartesian_2d(0f64..end_s, 0f64..y_max)
         .map_err(draw_error)?;
     chart
         .configure_mesh()
@@ -234,51 +239,44 @@ pub fn plot(history: &History, operations: &[Operation], path: &Path) -> Result<
         .draw_series(
             faults
                 .iter()
-                .map(|(a, b, _)| Rectangle::new([(*a, 0.0), (*b, throughput_max)], shade.filled())),
+                .map(|(a, b, _)| Rectangle::new([(*a, 0.0), (*b, y_max)], shade.filled())),
         )
         .map_err(draw_error)?;
-    chart
-        .draw_series(LineSeries::new(
-            seconds.iter().map(|s| (s.0 as f64 + 0.5, s.1 as f64)),
-            &BLUE,
-        ))
-        .map_err(draw_error)?;
+    for (points, colour) in series {
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), *colour))
+            .map_err(draw_error)?;
+    }
+    Ok(())
+}
 
-    let latency_max = seconds.iter().map(|s| s.3).fold(1.0f64, f64::max).max(1.0) * 1.1;
-    let mut chart = ChartBuilder::on(&bottom)
-        .caption(
-            "latency of answered operations, ms (blue p50, red p99)",
-            ("sans-serif", 20),
-        )
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..end, 0f64..latency_max)
-        .map_err(draw_error)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .draw()
-        .map_err(draw_error)?;
-    chart
-        .draw_series(
-            faults
-                .iter()
-                .map(|(a, b, _)| Rectangle::new([(*a, 0.0), (*b, latency_max)], shade.filled())),
-        )
-        .map_err(draw_error)?;
-    chart
-        .draw_series(LineSeries::new(
-            seconds.iter().map(|s| (s.0 as f64 + 0.5, s.2)),
-            &BLUE,
-        ))
-        .map_err(draw_error)?;
-    chart
-        .draw_series(LineSeries::new(
-            seconds.iter().map(|s| (s.0 as f64 + 0.5, s.3)),
-            &RED,
-        ))
-        .map_err(draw_error)?;
+/// Draws throughput (answers per second) and latency (p50, p99) over time, faults shaded.
+pub fn plot(history: &History, operations: &[Operation], path: &Path) -> Result<(), PlotError> {
+    register_font()?;
+    let seconds = per_second(operations);
+    let faults = fault_intervals(history);
+    let end_s = seconds.last().map_or(1, |s| s.0 + 1) as f64;
+    let at = |s: &(u64, u64, f64, f64)| s.0 as f64 + 0.5;
+    let root = BitMapBackend::new(path, (1200, 800)).into_drawing_area();
+    root.fill(&WHITE).map_err(draw_error)?;
+    let (top, bottom) = root.split_vertically(400);
+    let answers = seconds.iter().map(|s| (at(s), s.1 as f64)).collect();
+    draw_panel(
+        &top,
+        "answered operations per second",
+        end_s,
+        &faults,
+        &[(answers, &BLUE)],
+    )?;
+    let p50 = seconds.iter().map(|s| (at(s), s.2)).collect();
+    let p99 = seconds.iter().map(|s| (at(s), s.3)).collect();
+    draw_panel(
+        &bottom,
+        "latency of answered operations, ms (blue p50, red p99)",
+        end_s,
+        &faults,
+        &[(p50, &BLUE), (p99, &RED)],
+    )?;
     root.present().map_err(draw_error)?;
     Ok(())
 }
