@@ -7,7 +7,7 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use boxoffice_client::{Client, ClientError, Consistency};
 use boxoffice_statemachine::{
@@ -16,15 +16,8 @@ use boxoffice_statemachine::{
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use support::ProcessCluster;
+use support::{now_ms, ProcessCluster};
 use tokio::sync::Mutex;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 /// A stadium on sale now: `sections` x 10 rows x `seats` seats plus a GA field of `ga` places.
 fn stadium_on_sale(id: &str, sections: usize, seats: u32, ga: u32) -> EventSpec {

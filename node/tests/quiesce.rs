@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use boxoffice_client::proto::{self, boxoffice_client::BoxofficeClient};
 use boxoffice_client::{Client, Consistency};
@@ -19,19 +19,8 @@ const QUIET_WITHIN: Duration = Duration::from_secs(30);
 /// Longer than the harness's longest election timeout, the lease of a leader's quorum ack.
 const LEASE_LAPSED: Duration = Duration::from_millis(1_500);
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 fn on_sale(id: &str) -> EventSpec {
-    let mut spec = fixtures::stadium(id, 1, 2, 5, 100);
-    spec.on_sale_at_ms = 0;
-    spec.off_sale_at_ms = now_ms() + 3_600_000;
-    spec.starts_at_ms = spec.off_sale_at_ms + 3_600_000;
-    spec
+    support::on_sale_for_a_day(fixtures::stadium(id, 1, 2, 5, 100))
 }
 
 /// Holds two GA places for `customer`; the hold must be accepted.

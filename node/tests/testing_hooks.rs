@@ -6,7 +6,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use boxoffice_client::proto::{self, boxoffice_client::BoxofficeClient};
 use boxoffice_client::{Client, ClientError, ClientOptions, Consistency};
@@ -14,27 +14,16 @@ use boxoffice_statemachine::{
     fixtures, CustomerId, Effect, EventId, EventSpec, HoldView, Outcome, Selection,
 };
 use prost::Message;
-use support::ProcessCluster;
+use support::{now_ms, ProcessCluster};
 
 const HOOKS_ON: &str = "\n[testing]\nclock_offset_control = true\nunsafe_local_reads = true\n";
 
 /// How far a test stamps may be from this process's clock: scheduling on a loaded machine.
 const SLACK_MS: u64 = 10_000;
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
 /// A small stadium with a general-admission field, on sale now for a day, default limits.
 fn on_sale(id: &str) -> EventSpec {
-    let mut spec = fixtures::stadium(id, 1, 2, 4, 100);
-    spec.on_sale_at_ms = 0;
-    spec.off_sale_at_ms = now_ms() + 24 * 3_600_000;
-    spec.starts_at_ms = spec.off_sale_at_ms + 1;
-    spec
+    support::on_sale_for_a_day(fixtures::stadium(id, 1, 2, 4, 100))
 }
 
 /// Creates `spec`; returns its group.

@@ -8,24 +8,17 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use boxoffice_client::Consistency;
 use boxoffice_statemachine::{CustomerId, EventId};
 use futures_util::stream::{self, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{ProcessCluster, ADMIN_KEY, APP_KEY};
+use support::{now_ms, ProcessCluster, ADMIN_KEY, APP_KEY};
 
 /// Buyers admitted per minute in these tests: 5 a second.
 const ADMIT_PER_MINUTE: u32 = 300;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
 
 fn rfc3339(ms: u64) -> String {
     humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()

@@ -6,9 +6,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use boxoffice_client::{proto, Client, ClientOptions};
+
+/// This process's wall clock, in milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// `spec` on sale from time 0 until a day from now, starting an hour later.
+pub fn on_sale_for_a_day(
+    mut spec: boxoffice_statemachine::EventSpec,
+) -> boxoffice_statemachine::EventSpec {
+    spec.on_sale_at_ms = 0;
+    spec.off_sale_at_ms = now_ms() + 24 * 3_600_000;
+    spec.starts_at_ms = spec.off_sale_at_ms + 3_600_000;
+    spec
+}
 
 /// Raft timings fit for a loopback cluster under test.
 const RAFT: &str = r#"
