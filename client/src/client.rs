@@ -408,17 +408,33 @@ impl Client {
             }
             let code = detail.as_ref().map(|d| d.code.as_str()).unwrap_or("");
             let mut pause = options.backoff;
+            // A refusal of this attempt says nothing of an earlier one that may have been applied.
+            let refused = |error: ClientError| match request_id {
+                Some(id) if maybe_applied => ClientError::Indeterminate {
+                    request_id: id.to_string(),
+                    reason: error.to_string(),
+                },
+                _ => error,
+            };
             match (status.code(), code) {
                 (_, "INVALID_ARGUMENT") | (Code::InvalidArgument, _) => {
-                    return Err(ClientError::InvalidArgument(status.message().to_string()))
+                    return Err(refused(ClientError::InvalidArgument(
+                        status.message().to_string(),
+                    )))
                 }
                 (_, "UNKNOWN_EVENT") => {
-                    return Err(ClientError::UnknownEvent(status.message().to_string()))
+                    return Err(refused(ClientError::UnknownEvent(
+                        status.message().to_string(),
+                    )))
                 }
-                (_, "NOT_BOOTSTRAPPED") => return Err(ClientError::NotBootstrapped),
-                (_, "ALREADY_BOOTSTRAPPED") => return Err(ClientError::AlreadyBootstrapped),
+                (_, "NOT_BOOTSTRAPPED") => return Err(refused(ClientError::NotBootstrapped)),
+                (_, "ALREADY_BOOTSTRAPPED") => {
+                    return Err(refused(ClientError::AlreadyBootstrapped))
+                }
                 (_, "TESTING_DISABLED") => {
-                    return Err(ClientError::TestingDisabled(status.message().to_string()))
+                    return Err(refused(ClientError::TestingDisabled(
+                        status.message().to_string(),
+                    )))
                 }
                 (_, "NOT_LEADER") => {
                     // A proposal refused after it was appended may still commit: the retry (same
@@ -444,7 +460,10 @@ impl Client {
                     continue;
                 }
                 (_, "NO_LEADER") => {
-                    // This node knows no leader; it may be the one cut off: ask another.
+                    // A proposal dropped after it was appended is answered as no leader: it may
+                    // still commit. This node knows no leader; it may be the one cut off: ask
+                    // another.
+                    maybe_applied |= request_id.is_some();
                     if let Some(ms) = detail.and_then(|d| d.retry_after_ms) {
                         pause = Duration::from_millis(ms);
                     }
