@@ -214,6 +214,26 @@ impl Cluster {
         Some(Pid::from_raw(i32::try_from(child.id()).ok()?))
     }
 
+    /// Nodes that exited without the harness killing them (a panic, a broken invariant), each
+    /// with how it ended; they are reaped, so [`Cluster::restore`] starts them again.
+    pub fn exited_on_their_own(&mut self) -> Vec<String> {
+        let mut exits = Vec::new();
+        for node in self.nodes.values_mut() {
+            let Some(child) = node.child.as_mut() else {
+                continue;
+            };
+            if let Ok(Some(status)) = child.try_wait() {
+                exits.push(format!(
+                    "node {} exited on its own ({status}); see node-{}.log",
+                    node.id, node.id
+                ));
+                node.child = None;
+                node.paused = false;
+            }
+        }
+        exits
+    }
+
     /// kill -9 of node `id` (no-op when it is down).
     pub fn kill_node(&mut self, id: u64) -> Result<(), ClusterError> {
         let node = self.node(id)?;

@@ -12,7 +12,8 @@ use boxoffice_jepsen::checker::{self, Status};
 use boxoffice_jepsen::cluster::ClusterOptions;
 use boxoffice_jepsen::history::History;
 use boxoffice_jepsen::nemesis::Nemesis;
-use boxoffice_jepsen::run::{run, RunOptions};
+use boxoffice_jepsen::report::Summary;
+use boxoffice_jepsen::run::{run, RunOptions, SAFETY_CHECKERS};
 use boxoffice_jepsen::workload::WorkloadOptions;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -165,6 +166,15 @@ impl RunArgs {
     }
 }
 
+/// True when a safety checker (not liveness or convergence alone) found a violation: what an
+/// unsafe build must trip.
+fn safety_violated(summary: &Summary) -> bool {
+    summary
+        .verdicts
+        .iter()
+        .any(|v| v.status == Status::Invalid && SAFETY_CHECKERS.contains(&v.checker.as_str()))
+}
+
 fn run_name(nemeses: &[Nemesis], seed: u64, nodes: u64, unsafe_reads: bool) -> String {
     let names: Vec<&str> = nemeses.iter().map(|n| n.name()).collect();
     format!(
@@ -245,7 +255,12 @@ async fn suite(args: &RunArgs, kind: SuiteKind, seeds: &[u64]) -> anyhow::Result
                 }
             ),
             name,
-            valid: s.valid,
+            // An unsafe run counts as caught only by a safety checker.
+            valid: if unsafe_reads {
+                !safety_violated(s)
+            } else {
+                s.valid
+            },
             expected_valid: !unsafe_reads,
         });
     }
@@ -296,7 +311,11 @@ async fn main_inner(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let name = run_name(&nemesis, seed, args.nodes, args.unsafe_local_reads);
             let finished = run(args.options(name, nemesis, seed)?).await?;
-            let ok = finished.summary.valid != expect_violation;
+            let ok = if expect_violation {
+                safety_violated(&finished.summary)
+            } else {
+                finished.summary.valid
+            };
             if expect_violation {
                 println!(
                     "{}",

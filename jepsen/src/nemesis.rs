@@ -306,15 +306,24 @@ pub async fn start(
             let ahead = rng.random_range(CLOCK_SKEW_MS_MAX / 4..=CLOCK_SKEW_MS_MAX);
             let behind = -rng.random_range(CLOCK_SKEW_MS_MAX / 4..=CLOCK_SKEW_MS_MAX);
             let others: Vec<u64> = nodes.iter().copied().filter(|&n| n != leader).collect();
-            let slow = others[rng.random_range(0..others.len())];
+            let slow = others
+                .get(rng.random_range(0..others.len().max(1)))
+                .copied();
             cluster.set_clock_offset(leader, ahead).await?;
-            cluster.set_clock_offset(slow, behind).await?;
+            if let Some(slow) = slow {
+                cluster.set_clock_offset(slow, behind).await?;
+            }
             active.skewed = true;
             // Move leadership away from the fast clock: pause its owner past an election.
             cluster.signal_node(leader, true)?;
             tokio::time::sleep(election_timeout_max * 2).await;
             cluster.signal_node(leader, false)?;
-            format!("leader {leader} {ahead:+} ms, node {slow} {behind:+} ms, leader paused for an election")
+            match slow {
+                Some(slow) => format!(
+                    "leader {leader} {ahead:+} ms, node {slow} {behind:+} ms, leader paused for an election"
+                ),
+                None => format!("leader {leader} {ahead:+} ms, paused"),
+            }
         }
         Nemesis::Mixed => String::from("mixed is resolved when the schedule is made"),
     };

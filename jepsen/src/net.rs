@@ -134,16 +134,23 @@ impl Network {
         &self.nodes
     }
 
+    /// Removes what a crashed run with this prefix left: the processes still running in its
+    /// namespaces (they would keep the namespaces, and their veths, alive), the namespaces, the
+    /// host ends of the veths and the bridge.
     fn remove_leftovers(&self) {
         if let Ok(list) = run("ip", &["netns", "list"]) {
             let mine = format!("{}-n", self.prefix);
             for line in list.lines() {
                 if let Some(name) = line.split_whitespace().next() {
                     if name.starts_with(&mine) {
+                        kill_processes_in(name);
                         let _ = run("ip", &["netns", "del", name]);
                     }
                 }
             }
+        }
+        for id in 1..=NODES_MAX {
+            let _ = run("ip", &["link", "del", &self.host_veth(id)]);
         }
         let _ = run("ip", &["link", "del", &self.bridge()]);
     }
@@ -219,7 +226,9 @@ impl Network {
             return;
         }
         for id in &self.nodes {
-            let _ = run("ip", &["netns", "del", &self.namespace(*id)]);
+            let namespace = self.namespace(*id);
+            kill_processes_in(&namespace);
+            let _ = run("ip", &["netns", "del", &namespace]);
         }
         let _ = run("ip", &["link", "del", &self.bridge()]);
         self.torn_down = true;
@@ -229,6 +238,21 @@ impl Network {
 impl Drop for Network {
     fn drop(&mut self) {
         self.teardown();
+    }
+}
+
+/// kill -9 of every process in namespace `name` (SIGCONT first, in case one is paused).
+fn kill_processes_in(name: &str) {
+    let Ok(pids) = run("ip", &["netns", "pids", name]) else {
+        return;
+    };
+    for pid in pids
+        .split_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok())
+    {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::checker::{self, Status};
+use crate::checker::{self, Status, Verdict};
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::history::Catalog;
 use crate::nemesis::{self, Nemesis, Schedule, CLOCK_SKEW_MS_MAX};
@@ -17,6 +17,21 @@ use crate::workload::{self, Recorder, WorkloadOptions};
 
 /// Extra room, beyond clock offsets, for a hold to expire before invoke + TTL (ms).
 const EXPIRY_MARGIN_MS: u64 = 1_000;
+/// How long every group may take to have a leader again after the heal.
+const READY_WITHIN: Duration = Duration::from_secs(60);
+/// How long the final reads may keep retrying.
+const FINAL_READS_WITHIN: Duration = Duration::from_secs(30);
+/// How long the replicas may take to reach the same applied index before they are audited.
+const CONVERGENCE_WITHIN: Duration = Duration::from_secs(30);
+/// The checkers whose violations mean a seat was sold wrongly or a purchase lost (the ones an
+/// unsafe build must trip).
+pub const SAFETY_CHECKERS: [&str; 5] = [
+    "no-oversell",
+    "no-lost-buy",
+    "hold-semantics",
+    "linearizable",
+    "conservation",
+];
 
 /// Everything one run needs.
 #[derive(Debug, Clone)]
@@ -114,6 +129,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Finished> {
     )?;
 
     let election = Duration::from_millis(options.cluster.election_timeout_max_ms);
+    let mut exits = Vec::new();
     for step in &schedule.steps {
         sleep_until(&recorder, step.start_ms).await;
         let name = step.nemesis.name();
@@ -123,6 +139,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Finished> {
             .with_context(|| format!("starting {name}"))?;
         println!("{:>6.1}s  {name}: {detail}", recorder.now_ns() as f64 / 1e9);
         sleep_until(&recorder, step.heal_ms).await;
+        exits.extend(cluster.exited_on_their_own());
         nemesis::heal(active, &mut network, &mut cluster)
             .await
             .with_context(|| format!("healing {name}"))?;
@@ -130,6 +147,7 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Finished> {
     }
     sleep_until(&recorder, options.faults_for.as_millis() as u64).await;
     network.heal()?;
+    exits.extend(cluster.exited_on_their_own());
     cluster.restore().await?;
     println!(
         "{:>6.1}s  healed; recovering for {:?}",
@@ -139,18 +157,19 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Finished> {
     tokio::time::sleep(options.recovery).await;
     buyers.stop().await;
 
-    cluster.wait_ready(Duration::from_secs(60)).await?;
+    cluster.wait_ready(READY_WITHIN).await?;
     workload::final_reads(
         &recorder,
         cluster.admin(),
         &events,
         &specs,
         options.workload.buyers,
-        Duration::from_secs(30),
+        FINAL_READS_WITHIN,
     )
     .await;
-    let audits = cluster.audits(Duration::from_secs(30)).await?;
+    let audits = cluster.audits(CONVERGENCE_WITHIN).await?;
     let replicas = cluster.replicas().await?;
+    exits.extend(cluster.exited_on_their_own());
     cluster.teardown();
     network.teardown();
 
@@ -163,13 +182,18 @@ pub async fn run(options: RunOptions) -> anyhow::Result<Finished> {
         serde_json::to_string_pretty(&audits)?,
     )?;
 
-    let (verdicts, unavailability) = checker::check_all(
+    let (mut verdicts, unavailability) = checker::check_all(
         &history,
         &audits,
         &replicas,
         options.recovery_bound,
         options.linearizability_budget,
     );
+    let mut crashes = Verdict::new("no-crash");
+    for exit in &exits {
+        crashes.problem(exit.clone());
+    }
+    verdicts.push(crashes.checked(format!("{} nodes", options.nodes)));
     let operations = history.operations().unwrap_or_default();
     if let Err(e) = report::plot(&history, &operations, &dir.join("plot.png")) {
         eprintln!("no plot: {e}");

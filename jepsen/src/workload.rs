@@ -347,6 +347,16 @@ fn read_failed(e: ClientError) -> (Kind, Value) {
     )
 }
 
+/// A read answered without the linearizable guarantee asked for: it says nothing.
+fn not_linearizable() -> (Kind, Value) {
+    (
+        Kind::Fail,
+        Value::Unavailable {
+            reason: "answered without the linearizable guarantee".into(),
+        },
+    )
+}
+
 fn hold_state(status: i32) -> Option<HoldState> {
     match proto::HoldStatus::try_from(status) {
         Ok(proto::HoldStatus::Active) => Some(HoldState::Active),
@@ -597,13 +607,14 @@ impl Buyer {
             },
         );
         let (kind, value) = match reader.get_hold(&hold.id, Consistency::Linearizable).await {
-            Ok(reply) => (
+            Ok(reply) if reply.read.is_some_and(|r| r.linearizable) => (
                 Kind::Ok,
                 Value::Hold {
                     status: reply.hold.and_then(|h| hold_state(h.status)),
                     served_by: reply.read.map_or(0, |r| r.served_by),
                 },
             ),
+            Ok(_) => not_linearizable(),
             Err(e) => read_failed(e),
         };
         shared.recorder.complete(self.process, kind, value);
@@ -626,7 +637,8 @@ impl Buyer {
             .seat_map(&event_id, None, Consistency::Linearizable)
             .await
         {
-            Ok(map) => (Kind::Ok, seat_read(&map)),
+            Ok(map) if map.read.is_some_and(|r| r.linearizable) => (Kind::Ok, seat_read(&map)),
+            Ok(_) => not_linearizable(),
             Err(e) => read_failed(e),
         };
         shared.recorder.complete(self.process, kind, value);
@@ -707,10 +719,20 @@ pub fn start_buyers(
 }
 
 impl Buyers {
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        for task in self.tasks {
+        for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Buyers {
+    /// A run that fails midway must not leave buyers acting on the next run's cluster.
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        for task in &self.tasks {
+            task.abort();
         }
     }
 }
