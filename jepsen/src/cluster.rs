@@ -53,6 +53,7 @@ struct NodeProcess {
     id: u64,
     namespace: String,
     grpc: String,
+    http: String,
     config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -102,6 +103,7 @@ impl Cluster {
                     id,
                     namespace: network.namespace(id),
                     grpc,
+                    http,
                     config,
                     log: dir.join(format!("node-{id}.log")),
                     child: None,
@@ -131,9 +133,7 @@ impl Cluster {
             .map(|n| proto::NodeInfo {
                 node_id: n.id,
                 grpc_address: n.grpc.clone(),
-                http_address: n
-                    .grpc
-                    .replace(&GRPC_PORT.to_string(), &HTTP_PORT.to_string()),
+                http_address: n.http.clone(),
             })
             .collect();
         cluster

@@ -395,9 +395,14 @@ struct Shared {
     stop: AtomicBool,
 }
 
+/// The customer id of buyer (history process) `process`.
+fn customer_of(process: u32) -> String {
+    format!("buyer-{process}")
+}
+
 /// The buyers' customer ids.
 pub fn customers(buyers: u32) -> Vec<String> {
-    (0..buyers).map(|p| format!("buyer-{p}")).collect()
+    (0..buyers).map(customer_of).collect()
 }
 
 impl Buyer {
@@ -703,7 +708,7 @@ pub fn start_buyers(
                 Client::connect(order, client_options(options.call_deadline)).map(|c| (*id, c))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let customer = CustomerId::new(format!("buyer-{process}"))
+        let customer = CustomerId::new(customer_of(process))
             .map_err(|e| ClientError::InvalidArgument(e.to_string()))?;
         let buyer = Buyer {
             process,

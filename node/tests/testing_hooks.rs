@@ -78,6 +78,16 @@ fn client_of(address: &str) -> Client {
     Client::connect([address], ClientOptions::default()).unwrap()
 }
 
+/// How a linearizable seat-map read sent first to `address` was served.
+async fn linearizable_read_via(address: &str, event: &EventId) -> proto::ReadInfo {
+    client_of(address)
+        .seat_map(event, None, Consistency::Linearizable)
+        .await
+        .unwrap()
+        .read
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hooks_are_off_by_default() {
     let cluster = ProcessCluster::start(3, 1, 50_000).await;
@@ -122,11 +132,7 @@ async fn hooks_are_off_by_default() {
     );
 
     // A linearizable read sent to a follower is answered by the leader.
-    let seats = client_of(&cluster.nodes[&follower].grpc)
-        .seat_map(&event.id, None, Consistency::Linearizable)
-        .await
-        .unwrap();
-    let read = seats.read.unwrap();
+    let read = linearizable_read_via(&cluster.nodes[&follower].grpc, &event.id).await;
     assert!(read.linearizable, "{read:?}");
     assert_eq!(read.served_by, leader, "{read:?}");
 }
@@ -211,11 +217,7 @@ async fn clock_offsets_move_the_leaders_stamps_and_local_reads_skip_the_leader()
 
     // With unsafe_local_reads a follower answers a linearizable read itself, and says it is
     // linearizable.
-    let seats = client_of(&cluster.nodes[&follower].grpc)
-        .seat_map(&event.id, None, Consistency::Linearizable)
-        .await
-        .unwrap();
-    let read = seats.read.unwrap();
+    let read = linearizable_read_via(&cluster.nodes[&follower].grpc, &event.id).await;
     assert!(read.linearizable, "{read:?}");
     assert_eq!(read.served_by, follower, "{read:?}");
 }
