@@ -34,8 +34,9 @@ pub enum Nemesis {
     KillLeaders,
     /// SIGSTOP of a random node or the busiest group's leader, SIGCONT at the heal.
     Pause,
-    /// The busiest group's leader's clock runs ahead and another node's behind; the leader is then
-    /// paused long enough for leadership to move. Clocks reset at the heal.
+    /// The busiest group's leader's clock runs ahead and another node's behind; the fast leader
+    /// serves for a while, then is paused long enough for leadership to move. Clocks reset at the
+    /// heal.
     ClockSkew,
     /// Any of the above, chosen per fault.
     Mixed,
@@ -157,6 +158,9 @@ pub struct Active {
 
 /// The largest clock offset the skew nemesis applies, in milliseconds.
 pub const CLOCK_SKEW_MS_MAX: i64 = 4_000;
+
+/// How long the skew nemesis lets the leader with the fast clock serve before moving leadership.
+const FAST_LEADER_SERVES: Duration = Duration::from_secs(3);
 
 /// The data group with the highest applied index on any replica (the one most commands went to).
 async fn busiest_group(cluster: &Cluster) -> Option<u64> {
@@ -314,13 +318,17 @@ pub async fn start(
                 cluster.set_clock_offset(slow, behind).await?;
             }
             active.skewed = true;
-            // Move leadership away from the fast clock: pause its owner past an election.
+            // The fast leader serves (reads and writes) for a while; then leadership moves away from
+            // its clock: its owner is paused past an election. A read that let the fast clock decide
+            // a hold had expired would now meet that hold alive under a slower leader.
+            tokio::time::sleep(FAST_LEADER_SERVES).await;
             cluster.signal_node(leader, true)?;
             tokio::time::sleep(election_timeout_max * 2).await;
             cluster.signal_node(leader, false)?;
             match slow {
                 Some(slow) => format!(
-                    "leader {leader} {ahead:+} ms, node {slow} {behind:+} ms, leader paused for an election"
+                    "leader {leader} {ahead:+} ms, node {slow} {behind:+} ms, leader served {:?} then paused for an election",
+                    FAST_LEADER_SERVES
                 ),
                 None => format!("leader {leader} {ahead:+} ms, paused"),
             }

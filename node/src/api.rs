@@ -31,6 +31,10 @@ const META_WAIT: Duration = Duration::from_secs(5);
 const RETRY_AFTER_MS: u64 = 100;
 /// Events listed in one page, and customer orders in one reply.
 const LIST_LIMIT_MAX: usize = 1_000;
+/// How far a group leader's clock may run ahead of the group's state time before a linearizable
+/// read first commits a time stamp, in milliseconds: a read may show a hold, an admission or a sale
+/// window as still open up to this long after it ended by the leader's clock.
+const READ_CLOCK_LAG_MS_MAX: u64 = 100;
 /// Event placements reported by one cluster status.
 const STATUS_EVENTS_MAX: usize = 10_000;
 /// Largest request the API decodes, in bytes.
@@ -336,14 +340,22 @@ impl ApiService {
         };
         let group = self.group_of(&event, place).await?;
         let (_, proposer) = self.hosted(group)?;
-        match proposer.propose(request_id, action).await {
-            Ok(committed) => Ok(self.reply(committed.outcome, group, committed.log_index)),
-            Err(ProposeError::NotLeader { leader }) => Err(self.not_leader(group, leader)),
-            Err(ProposeError::Overloaded) => Err(ApiError::Overloaded { group }),
-            Err(ProposeError::Stopped) => Err(ApiError::Unavailable(format!(
-                "group {group} is shutting down on this node"
-            ))),
-            Err(ProposeError::Raft(message)) => Err(ApiError::Unavailable(message)),
+        let committed = proposer
+            .propose(request_id, action)
+            .await
+            .map_err(|e| self.propose_failed(group, e))?;
+        Ok(self.reply(committed.outcome, group, committed.log_index))
+    }
+
+    /// Why this node's proposer for `group` could not commit, for the caller.
+    fn propose_failed(&self, group: GroupId, error: ProposeError) -> ApiError {
+        match error {
+            ProposeError::NotLeader { leader } => self.not_leader(group, leader),
+            ProposeError::Overloaded => ApiError::Overloaded { group },
+            ProposeError::Stopped => {
+                ApiError::Unavailable(format!("group {group} is shutting down on this node"))
+            }
+            ProposeError::Raft(message) => ApiError::Unavailable(message),
         }
     }
 
@@ -356,25 +368,39 @@ impl ApiService {
         }
     }
 
-    /// This node's replica of `group`, ready to read with the requested consistency. With the
-    /// test-only `testing.unsafe_local_reads`, a linearizable read skips the read-index round (and
-    /// with it the leadership check) but is still reported as linearizable.
+    /// This node's replica of `group`, ready to read with the requested consistency; answers are
+    /// evaluated at the replica's state time (`ReadInfo::state_time_ms`), never at this node's clock,
+    /// so what a read shows as expired or on sale stays so under every later leader.
+    ///
+    /// A linearizable read is served by the leader after a read-index round, or, when the leader's
+    /// clock has run more than [`READ_CLOCK_LAG_MS_MAX`] ahead of state time (a quiet group), after
+    /// committing a time stamp, which is as good a barrier. With the test-only
+    /// `testing.unsafe_local_reads`, a linearizable read skips both (and with them the leadership
+    /// check) but is still reported as linearizable.
     async fn read_group(
         &self,
         group: GroupId,
         read: Option<&proto::ReadOptions>,
     ) -> Result<(GroupState, proto::ReadInfo), ApiError> {
         let stale = read.is_some_and(|r| r.consistency() == proto::Consistency::Stale);
-        let (raft, _) = self.hosted(group)?;
-        if !stale && !self.node.config.testing.unsafe_local_reads {
-            raft.ensure_linearizable(ReadPolicy::ReadIndex)
-                .await
-                .map_err(|e| match e.forward_to_leader() {
-                    Some(forward) => self.not_leader(group, forward.leader_id),
-                    None => ApiError::Unavailable(e.to_string()),
-                })?;
-        }
+        let (raft, proposer) = self.hosted(group)?;
         let state = self.node.storage.group_state(group);
+        if !stale && !self.node.config.testing.unsafe_local_reads {
+            let state_time_ms = query::state_time(&state.reader()).map_err(internal)?;
+            if proposer.now_ms() > state_time_ms.saturating_add(READ_CLOCK_LAG_MS_MAX) {
+                proposer
+                    .stamp_time()
+                    .await
+                    .map_err(|e| self.propose_failed(group, e))?;
+            } else {
+                raft.ensure_linearizable(ReadPolicy::ReadIndex)
+                    .await
+                    .map_err(|e| match e.forward_to_leader() {
+                        Some(forward) => self.not_leader(group, forward.leader_id),
+                        None => ApiError::Unavailable(e.to_string()),
+                    })?;
+            }
+        }
         let info = {
             let metrics = crate::raft::metrics(&raft);
             let applied = metrics.last_applied.as_ref().map_or(0, |l| l.index);
@@ -468,10 +494,6 @@ where
     value
         .parse()
         .map_err(|e| ApiError::InvalidArgument(format!("{field}: {e}")))
-}
-
-fn now_ms() -> u64 {
-    SystemClock.now_ms()
 }
 
 #[tonic::async_trait]
@@ -608,7 +630,8 @@ impl Boxoffice for ApiService {
         let result = async {
             let event = parse::<EventId>("event_id", &request.event_id)?;
             let (state, read) = self.read_event(&event, request.read.as_ref()).await?;
-            let view = query::event(&state.reader(), &event, now_ms()).map_err(internal)?;
+            let view =
+                query::event(&state.reader(), &event, read.state_time_ms).map_err(internal)?;
             let view = view.ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
             let mut event = convert::event_to_proto(&view);
             event.group = read.group;
@@ -640,7 +663,7 @@ impl Boxoffice for ApiService {
             let (state, read) = self
                 .read_group(request.group, request.read.as_ref())
                 .await?;
-            let views = query::events(&state.reader(), after.as_ref(), limit, now_ms())
+            let views = query::events(&state.reader(), after.as_ref(), limit, read.state_time_ms)
                 .map_err(internal)?;
             let events = views
                 .iter()
@@ -670,7 +693,7 @@ impl Boxoffice for ApiService {
                 &state.reader(),
                 &event,
                 request.section.as_deref(),
-                now_ms(),
+                read.state_time_ms,
             )
             .map_err(internal)?
             .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
@@ -690,7 +713,7 @@ impl Boxoffice for ApiService {
         let result = async {
             let hold = parse::<HoldId>("hold_id", &request.hold_id)?;
             let (state, read) = self.read_event(&hold.event, request.read.as_ref()).await?;
-            let view = query::hold(&state.reader(), &hold, now_ms()).map_err(internal)?;
+            let view = query::hold(&state.reader(), &hold, read.state_time_ms).map_err(internal)?;
             Ok(proto::HoldReply {
                 hold: view.as_ref().map(convert::hold_to_proto),
                 read: Some(read),
@@ -732,7 +755,8 @@ impl Boxoffice for ApiService {
                 .ok_or_else(|| ApiError::UnknownEvent(event.to_string()))?;
             let place = match &customer {
                 Some(customer) => {
-                    query::queue_status(&reader, &event, customer, now_ms()).map_err(internal)?
+                    query::queue_status(&reader, &event, customer, read.state_time_ms)
+                        .map_err(internal)?
                 }
                 None => None,
             };
@@ -880,7 +904,7 @@ impl Boxoffice for ApiService {
                 )));
             }
             let previous_ms = SystemClock::set_offset_ms(offset_ms);
-            let now_ms = now_ms();
+            let now_ms = SystemClock.now_ms();
             if previous_ms != offset_ms {
                 tracing::warn!(
                     node = self.node.id,

@@ -96,6 +96,21 @@ pub fn apply<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Applied,
     })
 }
 
+/// A time stamp from the leader's clock: state time moves forward to `at_ms` (never back, and no
+/// further than [`STATE_TIME_MS_MAX`]); nothing else changes. A leader commits one before a read
+/// when its clock has run ahead of the last command, so the read answers at a time the log holds:
+/// a later leader with a slower clock cannot bring back a hold, an admission or a sale window the
+/// read showed as over.
+pub fn stamp_time<S: Store + ?Sized>(store: &S, at_ms: u64) -> Result<WriteBatch, StoreError> {
+    let previous = records::state_time(store)?;
+    let now = previous.max(at_ms.min(STATE_TIME_MS_MAX));
+    let mut txn = Txn::new(store);
+    if now > previous {
+        write(&mut txn, keys::state_time(), &now);
+    }
+    Ok(txn.into_batch())
+}
+
 /// Applies `command` and commits its writes to `store`.
 pub fn execute<S: KvStore + ?Sized>(
     store: &mut S,

@@ -3,10 +3,11 @@
 
 mod support;
 
+use boxoffice_statemachine::KvStore;
 use boxoffice_statemachine::{
-    codec, fixtures, query, Action, Command, Counts, Effect, EventStatus, HoldId, HoldItems,
-    HoldStatus, Limit, OrderStatus, Outcome, Rejection, RequestId, RowSeats, Scope, Selection,
-    StatusChange,
+    codec, fixtures, query, stamp_time, Action, Command, Counts, Effect, EventStatus, HoldId,
+    HoldItems, HoldStatus, Limit, OrderStatus, Outcome, Rejection, RequestId, RowSeats, Scope,
+    Selection, StatusChange,
 };
 use support::*;
 
@@ -412,6 +413,34 @@ fn an_expired_hold_frees_its_seats_for_everyone_before_any_sweep() {
         counts(&sim).held,
         1,
         "ann's whole hold went back, bob holds one seat"
+    );
+}
+
+#[test]
+fn a_time_stamp_moves_state_time_forward_only_and_changes_nothing_else() {
+    let mut sim = Sim::with_club(EV);
+    let ann = sim.hold_seats(EV, "ann", &[floor(0, 0)]);
+    let before = domain_entries(&sim.store);
+    let held_at = query::state_time(&sim.store).unwrap();
+
+    // A stamp from behind (a slower leader's clock) writes nothing.
+    let behind = stamp_time(&sim.store, held_at - 1).unwrap();
+    assert!(behind.is_empty(), "{behind:?}");
+
+    // A stamp past the hold's expiry: read at state time alone, the hold is over.
+    let at_ms = ann.expires_at_ms + 1;
+    let writes = stamp_time(&sim.store, at_ms).unwrap();
+    sim.store.commit(writes).unwrap();
+    assert_eq!(query::state_time(&sim.store).unwrap(), at_ms);
+    let ann_now = query::hold(&sim.store, &ann.id, 0).unwrap().unwrap();
+    assert_eq!(ann_now.status, HoldStatus::Expired);
+    assert_eq!(domain_entries(&sim.store), before, "only state time moved");
+
+    // ... and a command stamped by a slower clock later cannot buy it back to life.
+    sim.now = held_at;
+    assert_eq!(
+        sim.reject(buy_action(&ann.id, "ann")),
+        Rejection::HoldExpired
     );
 }
 

@@ -19,6 +19,7 @@ use super::model::{time, EventIdText, IdempotencyHeader, UserIdText};
 use super::openapi::error_responses;
 use super::sales::customer;
 use super::{accepted, unexpected, Body, Gateway, Segments};
+use crate::raft::proposer::{Clock, SystemClock};
 use crate::waiting_room::{RoomKey, Token, TokenError, TokenKind};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -107,6 +108,7 @@ fn status(
     event: &EventId,
     customer: &CustomerId,
     reply: &proto::QueueStatusReply,
+    now_ms: u64,
 ) -> Result<QueueStatus, HttpError> {
     let place = reply.place.as_ref().ok_or_else(|| HttpError::NotFound {
         code: "NOT_QUEUED",
@@ -123,8 +125,13 @@ fn status(
         .as_ref()
         .and_then(|s| s.settings)
         .map_or(0, |s| s.admit_per_minute);
-    let state = proto::AdmissionState::try_from(place.admission)
+    let mut state = proto::AdmissionState::try_from(place.admission)
         .unwrap_or(proto::AdmissionState::Unspecified);
+    // Answers are at the store's state time, which stands still while the event's group is quiet;
+    // an access run out by this gateway's clock (the clock its reserve checks tokens by) is over.
+    if state == proto::AdmissionState::Admitted && place.access_expires_at_ms <= now_ms {
+        state = proto::AdmissionState::Expired;
+    }
     let admitted = state == proto::AdmissionState::Admitted;
     Ok(QueueStatus {
         event_id: event.to_string(),
@@ -180,7 +187,13 @@ pub async fn join(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(status(key, &event, &customer, &reply)?),
+        Json(status(
+            key,
+            &event,
+            &customer,
+            &reply,
+            SystemClock.now_ms(),
+        )?),
     ))
 }
 
@@ -203,7 +216,13 @@ pub async fn poll(
         .client
         .queue_status(&event, Some(&customer), Consistency::Stale)
         .await?;
-    Ok(Json(status(key, &event, &customer, &reply)?))
+    Ok(Json(status(
+        key,
+        &event,
+        &customer,
+        &reply,
+        SystemClock.now_ms(),
+    )?))
 }
 
 /// Refuses a reserve on a gated event unless it carries this buyer's valid access token. (The

@@ -23,6 +23,9 @@ use crate::meta::{MetaCommand, MetaOutcome};
 pub enum Proposal {
     /// For a data group: ticketing commands, applied in order.
     Tickets(Vec<Command>),
+    /// For a data group: the leader's clock, committed so a read that follows answers at this time
+    /// (state time moves forward to it; nothing else changes).
+    TimeStamp { at_ms: u64 },
     /// For the meta group: a change to the cluster map.
     Cluster(MetaCommand),
 }
@@ -31,6 +34,7 @@ impl fmt::Display for Proposal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Proposal::Tickets(commands) => write!(f, "{} ticketing command(s)", commands.len()),
+            Proposal::TimeStamp { at_ms } => write!(f, "time stamp {at_ms} ms"),
             Proposal::Cluster(command) => write!(f, "cluster map change {command:?}"),
         }
     }

@@ -105,16 +105,29 @@ pub struct Committed {
     pub log_index: u64,
 }
 
-struct Pending {
-    request_id: RequestId,
-    action: Action,
-    reply: oneshot::Sender<Result<Committed, ProposeError>>,
+/// What waits in a proposer's queue.
+// Time stamps are rare and commands the bulk: boxing each command to shrink the rare variant
+// would cost an allocation per command.
+#[allow(clippy::large_enum_variant)]
+enum Pending {
+    /// A command; its caller gets the command's outcome.
+    Command {
+        request_id: RequestId,
+        action: Action,
+        reply: oneshot::Sender<Result<Committed, ProposeError>>,
+    },
+    /// A time stamp; its caller gets the log index of the entry that carried the clock reading (a
+    /// batch with commands carries it in their stamps; a batch of stamps alone in one time stamp).
+    TimeStamp {
+        reply: oneshot::Sender<Result<u64, ProposeError>>,
+    },
 }
 
 /// A handle to submit commands to one group's batching proposer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Proposer {
     queue: mpsc::Sender<Pending>,
+    clock: Arc<dyn Clock>,
     /// Recent time from proposing an entry to its outcome, in microseconds (moving average).
     commit_latency_us: Arc<AtomicU64>,
 }
@@ -132,8 +145,20 @@ pub struct Load {
 
 impl std::fmt::Debug for Pending {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending")
-            .field("request_id", &self.request_id)
+        match self {
+            Pending::Command { request_id, .. } => f
+                .debug_struct("Command")
+                .field("request_id", request_id)
+                .finish(),
+            Pending::TimeStamp { .. } => f.write_str("TimeStamp"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Proposer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proposer")
+            .field("load", &self.load())
             .finish()
     }
 }
@@ -143,9 +168,16 @@ impl Proposer {
     pub fn start(raft: GroupRaft, clock: Arc<dyn Clock>, limits: ProposerLimits) -> Proposer {
         let (queue, waiting) = mpsc::channel(limits.queue_commands_max.max(1));
         let commit_latency_us = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(raft, clock, limits, waiting, commit_latency_us.clone()));
+        tokio::spawn(run(
+            raft,
+            clock.clone(),
+            limits,
+            waiting,
+            commit_latency_us.clone(),
+        ));
         Proposer {
             queue,
+            clock,
             commit_latency_us,
         }
     }
@@ -169,23 +201,45 @@ impl Proposer {
         action: Action,
     ) -> Result<Committed, ProposeError> {
         let (reply, outcome) = oneshot::channel();
-        self.queue
-            .try_send(Pending {
-                request_id,
-                action,
-                reply,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
-                mpsc::error::TrySendError::Closed(_) => ProposeError::Stopped,
-            })?;
+        self.enqueue(Pending::Command {
+            request_id,
+            action,
+            reply,
+        })?;
         outcome.await.map_err(|_| ProposeError::Stopped)?
+    }
+
+    /// This proposer's clock now: what the next entry will be stamped with, at the earliest.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Commits the clock's reading (with the next batch, or alone) and waits until it is applied
+    /// here; returns the log index of the entry that carried it. State time is then at least the
+    /// reading taken when the call began, and, as a committed write of this leader, every entry
+    /// acknowledged before the call is applied too.
+    pub async fn stamp_time(&self) -> Result<u64, ProposeError> {
+        let (reply, applied) = oneshot::channel();
+        self.enqueue(Pending::TimeStamp { reply })?;
+        applied.await.map_err(|_| ProposeError::Stopped)?
+    }
+
+    fn enqueue(&self, pending: Pending) -> Result<(), ProposeError> {
+        self.queue.try_send(pending).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => ProposeError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => ProposeError::Stopped,
+        })
     }
 }
 
-/// Bytes a waiting command adds to a Raft entry.
+/// Bytes a waiting command adds to a Raft entry (a time stamp adds none beyond its batch's).
 fn encoded_size(pending: &Pending) -> usize {
-    pending.request_id.as_str().len() + codec::encode(&pending.action).len() + 16
+    match pending {
+        Pending::Command {
+            request_id, action, ..
+        } => request_id.as_str().len() + codec::encode(action).len() + 16,
+        Pending::TimeStamp { .. } => 0,
+    }
 }
 
 /// openraft refuses writes from a leader whose last quorum acknowledgement is older than its lease
@@ -238,25 +292,39 @@ async fn run(
             }
         }
         let at_ms = clock.now_ms();
-        let (commands, replies): (Vec<Command>, Vec<_>) = batch
-            .into_iter()
-            .map(|p| {
-                (
-                    Command {
-                        request_id: p.request_id,
+        let mut commands = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut stamped = Vec::new();
+        for pending in batch {
+            match pending {
+                Pending::Command {
+                    request_id,
+                    action,
+                    reply,
+                } => {
+                    commands.push(Command {
+                        request_id,
                         at_ms,
-                        action: p.action,
-                    },
-                    p.reply,
-                )
-            })
-            .unzip();
+                        action,
+                    });
+                    replies.push(reply);
+                }
+                Pending::TimeStamp { reply } => stamped.push(reply),
+            }
+        }
+        // Commands carry the clock reading in their stamps; time stamps alone need an entry of
+        // their own.
+        let proposal = if commands.is_empty() {
+            Proposal::TimeStamp { at_ms }
+        } else {
+            Proposal::Tickets(commands)
+        };
         let raft = raft.clone();
         let commit_latency_us = commit_latency_us.clone();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             renew_write_lease(&raft).await;
-            let result = raft.client_write(Proposal::Tickets(commands)).await;
+            let result = raft.client_write(proposal).await;
             // A moving average over about eight entries.
             let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
             let before = commit_latency_us.load(Ordering::Relaxed);
@@ -271,6 +339,9 @@ async fn run(
                         // A caller that gave up no longer listens; its outcome stays remembered.
                         let _ = reply.send(Ok(Committed { outcome, log_index }));
                     }
+                    for reply in stamped {
+                        let _ = reply.send(Ok(log_index));
+                    }
                 }
                 Err(error) => {
                     let error = match error.forward_to_leader() {
@@ -280,6 +351,9 @@ async fn run(
                         None => ProposeError::Raft(error.to_string()),
                     };
                     for reply in replies {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                    for reply in stamped {
                         let _ = reply.send(Err(error.clone()));
                     }
                 }

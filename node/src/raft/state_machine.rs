@@ -12,7 +12,7 @@
 use std::io::{self, Cursor};
 use std::sync::{Arc, Mutex};
 
-use boxoffice_statemachine::{apply, snapshot, Outcome, Rejection, Store, Txn};
+use boxoffice_statemachine::{apply, snapshot, stamp_time, Outcome, Rejection, Store, Txn};
 use futures_util::{Stream, TryStreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
@@ -219,6 +219,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         reason: "group 0 holds the cluster map, not events".into(),
                     });
                     ProposalOutcomes::Tickets(vec![refusal; commands.len()])
+                }
+                EntryPayload::Normal(Proposal::TimeStamp { at_ms }) => {
+                    if self.meta.is_none() {
+                        txn.absorb(stamp_time(&txn, *at_ms).map_err(io::Error::other)?);
+                    }
+                    ProposalOutcomes::default()
                 }
                 EntryPayload::Normal(Proposal::Cluster(command)) => match &self.meta {
                     Some(sender) => {

@@ -1,0 +1,89 @@
+//! Time in linearizable reads under clock skew, on real `boxofficed` processes: what a read from a
+//! leader whose clock runs ahead shows as begun or over stays so after leadership moves to a node
+//! whose clock is behind (the read commits the leader's time first; answers are at state time).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::time::Duration;
+
+use boxoffice_client::proto::EventStatus;
+use boxoffice_client::{Client, Consistency};
+use boxoffice_statemachine::{fixtures, CustomerId, EventSpec, Outcome, Selection};
+use support::{now_ms, ProcessCluster};
+
+const CLOCK_CONTROL_ON: &str = "\n[testing]\nclock_offset_control = true\n";
+
+/// How far ahead the fast leader's clock runs, in milliseconds.
+const AHEAD_MS: u64 = 60_000;
+
+/// A small stadium whose sale opens `opens_in_ms` from now (by the test's clock) for a day.
+fn opening_in(id: &str, opens_in_ms: u64) -> EventSpec {
+    let mut spec = support::on_sale_for_a_day(fixtures::stadium(id, 1, 2, 4, 100));
+    spec.on_sale_at_ms = now_ms() + opens_in_ms;
+    spec
+}
+
+/// The status a linearizable read of `spec`'s event answers, and the state time it answered at.
+async fn read_status(client: &Client, spec: &EventSpec) -> (EventStatus, u64) {
+    let reply = client
+        .event(&spec.id, Consistency::Linearizable)
+        .await
+        .unwrap();
+    (
+        reply.event.unwrap().status(),
+        reply.read.unwrap().state_time_ms,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sale_a_fast_leader_showed_open_stays_open_under_a_slower_leader() {
+    let mut cluster = ProcessCluster::start_with(3, 1, 50_000, CLOCK_CONTROL_ON).await;
+    let client = cluster.client_with(Duration::from_secs(20), Duration::from_secs(1));
+    let spec = opening_in("skewed-sale", AHEAD_MS / 2);
+    let created = client
+        .create_event(&client.new_request_id(), &spec, false)
+        .await
+        .unwrap();
+    assert!(created.outcome.rejection().is_none(), "{created:?}");
+    let (status, _) = read_status(&client, &spec).await;
+    assert_eq!(status, EventStatus::Scheduled, "the sale opens in 30 s");
+
+    // The leader's clock jumps a minute ahead: by it, the sale is open, and a read says so.
+    let leader = cluster.leader_of(created.group).await;
+    client
+        .set_clock_offset_at(&cluster.nodes[&leader].grpc, AHEAD_MS as i64)
+        .await
+        .unwrap();
+    let (status, state_time_ms) = read_status(&client, &spec).await;
+    assert_eq!(status, EventStatus::OnSale);
+    assert!(
+        state_time_ms >= spec.on_sale_at_ms,
+        "answered at {state_time_ms}, before the sale opened at {}",
+        spec.on_sale_at_ms
+    );
+
+    // Leadership moves to a node on the system clock, half a minute before the opening by it.
+    cluster.kill(leader);
+    let successor = cluster.leader_of(created.group).await;
+    assert_ne!(successor, leader);
+    let (status, _) = read_status(&client, &spec).await;
+    assert_eq!(status, EventStatus::OnSale, "the sale closed again");
+    let held = client
+        .hold(
+            &client.new_request_id(),
+            &spec.id,
+            &CustomerId::new("alice").unwrap(),
+            &Selection::GeneralAdmission {
+                area: "Field".into(),
+                quantity: 1,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(held.outcome, Outcome::Accepted(_)),
+        "a sale a read showed open refused a hold: {held:?}"
+    );
+}
