@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use boxoffice_statemachine::{
@@ -16,8 +16,9 @@ use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
+use crate::batch::{BatchLimits, Batcher};
 use crate::convert;
-use crate::proto::{self, boxoffice_client::BoxofficeClient};
+use crate::proto::{self, batched_command::Command, boxoffice_client::BoxofficeClient};
 
 /// How a client behaves; `Default` suits an application server.
 #[derive(Debug, Clone)]
@@ -32,6 +33,12 @@ pub struct ClientOptions {
     pub backoff: Duration,
     /// Largest reply accepted, in bytes.
     pub reply_bytes_max: usize,
+    /// Customer commands (hold, extend, release, buy, join) sent to one node in one call.
+    pub batch_commands_max: usize,
+    /// Batch calls on their way to one node at once.
+    pub batch_calls_in_flight_max: usize,
+    /// Commands waiting for a batch call to one node; callers beyond it wait for room.
+    pub batch_queue_commands_max: usize,
 }
 
 impl Default for ClientOptions {
@@ -42,6 +49,9 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(1),
             backoff: Duration::from_millis(50),
             reply_bytes_max: 64 * 1024 * 1024,
+            batch_commands_max: 256,
+            batch_calls_in_flight_max: 32,
+            batch_queue_commands_max: 10_000,
         }
     }
 }
@@ -130,6 +140,8 @@ struct Inner {
     seeds: Vec<String>,
     options: ClientOptions,
     channels: RwLock<HashMap<String, Channel>>,
+    /// The batcher of each node commands have gone to, started on the first.
+    batchers: Mutex<HashMap<String, Batcher>>,
     routes: RwLock<Routes>,
     meta_index: AtomicU64,
     next_seed: AtomicUsize,
@@ -277,6 +289,7 @@ impl Client {
                 seeds,
                 options,
                 channels: RwLock::default(),
+                batchers: Mutex::default(),
                 routes: RwLock::default(),
                 meta_index: AtomicU64::new(0),
                 next_seed: AtomicUsize::new(0),
@@ -326,6 +339,50 @@ impl Client {
         Ok(channel)
     }
 
+    /// The batcher of the node at `address` (started on first use, inside the runtime).
+    fn batcher(&self, address: &str) -> Result<Batcher, Status> {
+        let mut batchers = self
+            .inner
+            .batchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(batcher) = batchers.get(address) {
+            return Ok(batcher.clone());
+        }
+        let channel = self
+            .channel(address)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let options = &self.inner.options;
+        let batcher = Batcher::start(
+            channel,
+            BatchLimits {
+                commands_max: options.batch_commands_max.max(1),
+                calls_in_flight_max: options.batch_calls_in_flight_max.max(1),
+                queue_commands_max: options.batch_queue_commands_max.max(1),
+                call_timeout: options.attempt_timeout,
+                reply_bytes_max: options.reply_bytes_max,
+            },
+        );
+        batchers.insert(address.to_string(), batcher.clone());
+        Ok(batcher)
+    }
+
+    /// [`Client::call`] for a customer command, which travels in the node's next batch call.
+    async fn call_batched<Req>(
+        &self,
+        route: Route,
+        request_id: &RequestId,
+        make: impl Fn(u64) -> Req,
+        wrap: impl Fn(Req) -> Command,
+    ) -> Result<proto::CommandReply, ClientError> {
+        self.call_via(route, Some(request_id), make, |address, _, request| {
+            let batcher = self.batcher(address);
+            let command = wrap(request.into_inner());
+            async move { batcher?.submit(command).await.map(tonic::Response::new) }
+        })
+        .await
+    }
+
     fn any_seed(&self) -> String {
         let n = self.inner.next_seed.fetch_add(1, Ordering::Relaxed);
         self.inner.seeds[n % self.inner.seeds.len()].clone()
@@ -372,6 +429,25 @@ impl Client {
         F: Fn(BoxofficeClient<Channel>, tonic::Request<Req>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<Rep>, Status>>,
     {
+        self.call_via(route, request_id, make, |_, stub, request| {
+            rpc(stub, request)
+        })
+        .await
+    }
+
+    /// [`Client::call`] with an attempt that is also told the node's address.
+    async fn call_via<Req, Rep, F, Fut>(
+        &self,
+        route: Route,
+        request_id: Option<&RequestId>,
+        make: impl Fn(u64) -> Req,
+        rpc: F,
+    ) -> Result<Rep, ClientError>
+    where
+        Rep: Reply,
+        F: Fn(&str, BoxofficeClient<Channel>, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Rep>, Status>>,
+    {
         let options = &self.inner.options;
         let started = Instant::now();
         let mut address = self.first_address(&route);
@@ -386,7 +462,7 @@ impl Client {
             let mut request =
                 tonic::Request::new(make(self.inner.meta_index.load(Ordering::Relaxed)));
             request.set_timeout(timeout);
-            let attempt = tokio::time::timeout(timeout, rpc(client, request)).await;
+            let attempt = tokio::time::timeout(timeout, rpc(&address, client, request)).await;
             let status = match attempt {
                 Ok(Ok(reply)) => {
                     let reply = reply.into_inner();
@@ -582,9 +658,9 @@ impl Client {
     ) -> Result<Decided, ClientError> {
         let selection = convert::selection_to_proto(selection);
         let reply = self
-            .call(
+            .call_batched(
                 Route::Event(event.clone()),
-                Some(request_id),
+                request_id,
                 |meta| proto::HoldRequest {
                     options: Self::options(request_id, meta),
                     event_id: event.to_string(),
@@ -592,7 +668,7 @@ impl Client {
                     selection: Some(selection.clone()),
                     ttl_ms,
                 },
-                |mut c, r| async move { c.hold(r).await },
+                Command::Hold,
             )
             .await?;
         Self::decided(reply)
@@ -606,15 +682,15 @@ impl Client {
         customer: &CustomerId,
     ) -> Result<Decided, ClientError> {
         let reply = self
-            .call(
+            .call_batched(
                 Route::Event(event.clone()),
-                Some(request_id),
+                request_id,
                 |meta| proto::JoinQueueRequest {
                     options: Self::options(request_id, meta),
                     event_id: event.to_string(),
                     customer_id: customer.to_string(),
                 },
-                |mut c, r| async move { c.join_queue(r).await },
+                Command::JoinQueue,
             )
             .await?;
         Self::decided(reply)
@@ -673,16 +749,16 @@ impl Client {
         ttl_ms: Option<u64>,
     ) -> Result<Decided, ClientError> {
         let reply = self
-            .call(
+            .call_batched(
                 Route::Event(hold.event.clone()),
-                Some(request_id),
+                request_id,
                 |meta| proto::ExtendHoldRequest {
                     options: Self::options(request_id, meta),
                     hold_id: hold.to_string(),
                     customer_id: customer.to_string(),
                     ttl_ms,
                 },
-                |mut c, r| async move { c.extend_hold(r).await },
+                Command::ExtendHold,
             )
             .await?;
         Self::decided(reply)
@@ -696,15 +772,15 @@ impl Client {
         customer: &CustomerId,
     ) -> Result<Decided, ClientError> {
         let reply = self
-            .call(
+            .call_batched(
                 Route::Event(hold.event.clone()),
-                Some(request_id),
+                request_id,
                 |meta| proto::ReleaseRequest {
                     options: Self::options(request_id, meta),
                     hold_id: hold.to_string(),
                     customer_id: customer.to_string(),
                 },
-                |mut c, r| async move { c.release(r).await },
+                Command::Release,
             )
             .await?;
         Self::decided(reply)
@@ -719,16 +795,16 @@ impl Client {
         payment_reference: &str,
     ) -> Result<Decided, ClientError> {
         let reply = self
-            .call(
+            .call_batched(
                 Route::Event(hold.event.clone()),
-                Some(request_id),
+                request_id,
                 |meta| proto::BuyRequest {
                     options: Self::options(request_id, meta),
                     hold_id: hold.to_string(),
                     customer_id: customer.to_string(),
                     payment_reference: payment_reference.to_string(),
                 },
-                |mut c, r| async move { c.buy(r).await },
+                Command::Buy,
             )
             .await?;
         Self::decided(reply)

@@ -10,6 +10,7 @@
 #![doc = include_str!("../examples/quickstart.rs")]
 //! ```
 
+mod batch;
 mod client;
 pub mod convert;
 

@@ -14,6 +14,7 @@ use boxoffice_client::proto::{
 use boxoffice_statemachine::{
     invariants, query, snapshot, Action, EventId, HoldId, OrderId, Outcome, RequestId,
 };
+use futures_util::future::join_all;
 use openraft::{ReadPolicy, ServerState};
 use prost::Message;
 use tonic::{Code, Request, Response, Status};
@@ -128,14 +129,14 @@ impl ApiError {
         }
     }
 
-    /// The gRPC status: code, message, and an encoded `ErrorDetail` in the details.
-    pub fn into_status(self, meta_index: u64) -> Status {
+    /// The structured detail every error carries.
+    fn detail(&self, meta_index: u64) -> proto::ErrorDetail {
         let mut detail = proto::ErrorDetail {
             code: self.code().to_string(),
             meta_index,
             ..proto::ErrorDetail::default()
         };
-        match &self {
+        match self {
             ApiError::NotLeader {
                 group,
                 leader,
@@ -155,13 +156,41 @@ impl ApiError {
             }
             _ => {}
         }
+        detail
+    }
+
+    /// The gRPC status: code, message, and an encoded `ErrorDetail` in the details.
+    pub fn into_status(self, meta_index: u64) -> Status {
+        let detail = self.detail(meta_index);
         Status::with_details(
             self.grpc_code(),
             self.to_string(),
             detail.encode_to_vec().into(),
         )
     }
+
+    /// The same as [`ApiError::into_status`], for one command's place in a batch's reply.
+    pub fn into_batched(self, meta_index: u64) -> proto::BatchedError {
+        proto::BatchedError {
+            code: self.grpc_code() as i32,
+            message: self.to_string(),
+            detail: Some(self.detail(meta_index)),
+        }
+    }
 }
+
+/// Where a request's error is handled (turned into its answer), it is logged, once.
+fn log_failure(error: &ApiError) {
+    match error {
+        ApiError::Internal(_) | ApiError::Unavailable(_) => {
+            tracing::warn!(code = error.code(), %error, "request failed")
+        }
+        _ => tracing::debug!(code = error.code(), %error, "request refused"),
+    }
+}
+
+/// Commands one `SubmitBatch` call may carry.
+const BATCH_COMMANDS_MAX: usize = 1_024;
 
 /// The API's service object.
 #[derive(Debug, Clone)]
@@ -185,12 +214,7 @@ impl ApiService {
 
     /// Maps an error to the wire, logging what deserves a log line once, here.
     fn fail(&self, error: ApiError) -> Status {
-        match &error {
-            ApiError::Internal(_) | ApiError::Unavailable(_) => {
-                tracing::warn!(code = error.code(), %error, "request failed")
-            }
-            _ => tracing::debug!(code = error.code(), %error, "request refused"),
-        }
+        log_failure(&error);
         error.into_status(self.meta_index())
     }
 
@@ -356,6 +380,39 @@ impl ApiService {
                 ApiError::Unavailable(format!("group {group} is shutting down on this node"))
             }
             ProposeError::Raft(message) => ApiError::Unavailable(message),
+        }
+    }
+
+    /// A waiting-room join, with the rank this node draws for the customer.
+    async fn join(&self, join: proto::JoinQueueRequest) -> Result<proto::CommandReply, ApiError> {
+        let Some(key) = &self.node.room_key else {
+            return Err(ApiError::Unavailable(
+                "this node has no waiting-room secret configured".into(),
+            ));
+        };
+        let event = parse::<EventId>("event_id", &join.event_id)?;
+        let customer = boxoffice_statemachine::CustomerId::new(join.customer_id.clone())
+            .map_err(|e| ApiError::InvalidArgument(format!("customer_id: {e}")))?;
+        let rank = key.rank(&event, &customer);
+        self.submit(Request::new(RankedJoin { join, rank }), None)
+            .await
+    }
+
+    /// One command of a batch, answered as its own call would be.
+    async fn submit_batched(
+        &self,
+        command: proto::BatchedCommand,
+    ) -> Result<proto::CommandReply, ApiError> {
+        use proto::batched_command::Command;
+        match command.command {
+            Some(Command::Hold(request)) => self.submit(Request::new(request), None).await,
+            Some(Command::ExtendHold(request)) => self.submit(Request::new(request), None).await,
+            Some(Command::Release(request)) => self.submit(Request::new(request), None).await,
+            Some(Command::Buy(request)) => self.submit(Request::new(request), None).await,
+            Some(Command::JoinQueue(request)) => self.join(request).await,
+            None => Err(ApiError::InvalidArgument(
+                "a batched command carries no command".into(),
+            )),
         }
     }
 
@@ -530,21 +587,38 @@ impl Boxoffice for ApiService {
         &self,
         request: Request<proto::JoinQueueRequest>,
     ) -> ApiResult<proto::CommandReply> {
-        let result = async {
-            let join = request.into_inner();
-            let Some(key) = &self.node.room_key else {
-                return Err(ApiError::Unavailable(
-                    "this node has no waiting-room secret configured".into(),
-                ));
-            };
-            let event = parse::<EventId>("event_id", &join.event_id)?;
-            let customer = boxoffice_statemachine::CustomerId::new(join.customer_id.clone())
-                .map_err(|e| ApiError::InvalidArgument(format!("customer_id: {e}")))?;
-            let rank = key.rank(&event, &customer);
-            self.submit(Request::new(RankedJoin { join, rank }), None)
-                .await
-        };
-        result.await.map(Response::new).map_err(|e| self.fail(e))
+        self.join(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(|e| self.fail(e))
+    }
+
+    async fn submit_batch(
+        &self,
+        request: Request<proto::CommandBatch>,
+    ) -> ApiResult<proto::CommandBatchReply> {
+        let commands = request.into_inner().commands;
+        if commands.len() > BATCH_COMMANDS_MAX {
+            return Err(self.fail(ApiError::InvalidArgument(format!(
+                "a batch carries at most {BATCH_COMMANDS_MAX} commands, this one {}",
+                commands.len()
+            ))));
+        }
+        let answers = join_all(commands.into_iter().map(|c| self.submit_batched(c))).await;
+        let meta_index = self.meta_index();
+        let replies = answers
+            .into_iter()
+            .map(|answer| proto::BatchedReply {
+                result: Some(match answer {
+                    Ok(reply) => proto::batched_reply::Result::Reply(reply),
+                    Err(error) => {
+                        log_failure(&error);
+                        proto::batched_reply::Result::Error(error.into_batched(meta_index))
+                    }
+                }),
+            })
+            .collect();
+        Ok(Response::new(proto::CommandBatchReply { replies }))
     }
 
     async fn set_admission(

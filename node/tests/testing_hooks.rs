@@ -6,8 +6,6 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use boxoffice_client::proto::{self, boxoffice_client::BoxofficeClient};
 use boxoffice_client::{Client, ClientError, ClientOptions, Consistency};
 use boxoffice_statemachine::{
@@ -53,26 +51,6 @@ async fn hold(client: &Client, event: &EventId, customer: &str) -> HoldView {
     view
 }
 
-/// The leader of `group` once it is the group's preferred replica (the leader balancer has
-/// nothing left to move), so it stays put for the rest of the test.
-async fn settled_leader(cluster: &ProcessCluster, group: u64) -> u64 {
-    let client = cluster.client();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let leader = cluster.leader_of(group).await;
-        let status = client
-            .cluster_status_at(&cluster.nodes[&leader].grpc)
-            .await
-            .unwrap();
-        let placement = status.groups.iter().find(|g| g.group == group).unwrap();
-        if placement.replicas.first() == Some(&leader) && placement.leader_id == Some(leader) {
-            return leader;
-        }
-        assert!(Instant::now() < deadline, "group {group} never settled");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// A client that knows only node `address`.
 fn client_of(address: &str) -> Client {
     Client::connect([address], ClientOptions::default()).unwrap()
@@ -94,7 +72,7 @@ async fn hooks_are_off_by_default() {
     let client = cluster.client();
     let event = on_sale("plain");
     let group = create(&client, &event).await;
-    let leader = settled_leader(&cluster, group).await;
+    let leader = cluster.settled_leader(group).await;
     let follower = (1..=3).find(|&n| n != leader).unwrap();
 
     // SetClockOffset is refused with a stable code, by the client and on the wire.
@@ -143,7 +121,7 @@ async fn clock_offsets_move_the_leaders_stamps_and_local_reads_skip_the_leader()
     let client = cluster.client();
     let event = on_sale("skewed");
     let group = create(&client, &event).await;
-    let leader = settled_leader(&cluster, group).await;
+    let leader = cluster.settled_leader(group).await;
     let follower = (1..=3).find(|&n| n != leader).unwrap();
     let at_leader = cluster.nodes[&leader].grpc.clone();
 

@@ -23,6 +23,7 @@ use tokio::sync::watch;
 
 use super::{decode, encode, rocks, Proposal, ProposalOutcomes, TypeConfig};
 use crate::meta::{ClusterMap, MetaOutcome, MetaRefusal, META_GROUP};
+use crate::storage::cache::{StateCache, STATE_CACHE_BYTES_MAX};
 use crate::storage::{group_key, GroupId, GroupState, NodeStorage, CF_STATE};
 
 /// Key (within the group's state) of the last applied log id. Ticketing tags are all below 0x80.
@@ -47,6 +48,8 @@ const SNAPSHOT_BYTES_MAX: usize = 1 << 30;
 #[derive(Debug, Clone)]
 pub struct StateMachine {
     state: GroupState,
+    /// What the applies read, kept in memory (written through, emptied by a snapshot install).
+    cache: StateCache,
     /// The latest snapshot built or installed, shared with the snapshot builders cloned from here.
     current: Arc<Mutex<Option<CurrentSnapshot>>>,
     /// Group 0 only: where the applied cluster map is published.
@@ -61,6 +64,7 @@ impl StateMachine {
     pub fn new(storage: NodeStorage, group: GroupId) -> StateMachine {
         StateMachine {
             state: storage.group_state(group),
+            cache: StateCache::new(STATE_CACHE_BYTES_MAX),
             current: Arc::default(),
             meta: None,
         }
@@ -196,7 +200,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
-        let mut txn = Txn::new(&self.state);
+        let cached = self.cache.over(&self.state);
+        let mut txn = Txn::new(&cached);
         let mut responses = Vec::new();
         // Group 0: the map as changed by this batch so far.
         let mut map: Option<ClusterMap> = None;
@@ -252,8 +257,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         }
         let writes = txn.into_batch();
         let mut batch = rocksdb::WriteBatch::default();
-        self.state.stage(writes, &mut batch);
+        self.state.stage(&writes, &mut batch);
         self.state.storage().db().write(batch).map_err(rocks)?;
+        self.cache.absorb(&writes);
         if let (Some(sender), Some(last)) = (&self.meta, last_log_id) {
             let map = match map {
                 Some(map) => Arc::new(map),
@@ -288,6 +294,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             ));
         }
         // Replace the whole group state in one atomic batch.
+        self.cache.clear();
         let storage = self.state.storage();
         let cf = storage.cf(CF_STATE);
         let group = self.state.group();

@@ -227,6 +227,30 @@ impl ProcessCluster {
         }
     }
 
+    /// The leader of `group` once it is the group's preferred replica (the leader balancer has
+    /// nothing left to move), so it stays put for the rest of the test.
+    pub async fn settled_leader(&self, group: u64) -> u64 {
+        let client = self.client();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let leader = self.leader_of(group).await;
+            let status = client
+                .cluster_status_at(&self.nodes[&leader].grpc)
+                .await
+                .expect("cluster status");
+            let placement = status
+                .groups
+                .iter()
+                .find(|g| g.group == group)
+                .expect("the group is in the map");
+            if placement.replicas.first() == Some(&leader) && placement.leader_id == Some(leader) {
+                return leader;
+            }
+            assert!(Instant::now() < deadline, "group {group} never settled");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// Waits until every running node reports each group it holds a replica of as quiet (idle,
     /// not ticking); returns how long that took.
     pub async fn wait_quiet(&self, within: Duration) -> Duration {
