@@ -631,12 +631,13 @@ async fn a_client_past_its_rate_gets_429_with_retry_after_and_others_are_served(
     }
 }
 
-/// Reads SSE events from `response` until `want` events arrived: (event name, id, data).
+/// Reads SSE events from `response` until `want` events arrived: (event name, id, data); `None`
+/// if the server closed the stream first.
 async fn sse_events(
     response: &mut reqwest::Response,
     buffer: &mut String,
     want: usize,
-) -> Vec<(String, String, Value)> {
+) -> Option<Vec<(String, String, Value)>> {
     let mut events = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while events.len() < want {
@@ -663,11 +664,10 @@ async fn sse_events(
         let chunk = tokio::time::timeout(Duration::from_secs(20), response.chunk())
             .await
             .unwrap()
-            .unwrap()
-            .expect("the stream stays open");
+            .unwrap()?;
         buffer.push_str(&String::from_utf8_lossy(&chunk));
     }
-    events
+    Some(events)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -686,7 +686,9 @@ async fn a_live_seat_map_streams_a_snapshot_then_only_what_changed() {
         "text/event-stream"
     );
     let mut buffer = String::new();
-    let first = sse_events(&mut stream, &mut buffer, 1).await;
+    let first = sse_events(&mut stream, &mut buffer, 1)
+        .await
+        .unwrap_or_else(|| panic!("the stream closed: {}", cluster.log(3)));
     let (kind, cursor, snapshot) = &first[0];
     assert_eq!(kind, "snapshot");
     let spots = snapshot["spots"].as_array().unwrap();
@@ -699,7 +701,9 @@ async fn a_live_seat_map_streams_a_snapshot_then_only_what_changed() {
     )
     .await;
     assert_eq!(held.status, StatusCode::CREATED);
-    let next = sse_events(&mut stream, &mut buffer, 1).await;
+    let next = sse_events(&mut stream, &mut buffer, 1)
+        .await
+        .unwrap_or_else(|| panic!("the stream closed: {}", cluster.log(3)));
     let (kind, next_cursor, changes) = &next[0];
     assert_eq!(kind, "changes");
     assert!(next_cursor.parse::<u64>().unwrap() > cursor.parse::<u64>().unwrap());
@@ -722,8 +726,12 @@ async fn a_live_seat_map_streams_a_snapshot_then_only_what_changed() {
         "nothing to send to a client that is up to date"
     );
     let mut old = reqwest::get(format!("{url}?cursor=1")).await.unwrap();
+    assert_eq!(old.status(), StatusCode::OK, "{}", cluster.log(3));
     let mut buffer = String::new();
-    assert_eq!(sse_events(&mut old, &mut buffer, 1).await[0].0, "snapshot");
+    let resnapshot = sse_events(&mut old, &mut buffer, 1)
+        .await
+        .unwrap_or_else(|| panic!("the stream closed: {}", cluster.log(3)));
+    assert_eq!(resnapshot[0].0, "snapshot");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -123,6 +123,7 @@ async fn feed(
     _permit: OwnedSemaphorePermit,
 ) {
     let Some((raft, _)) = gateway.node.data_group(group) else {
+        tracing::warn!(%event, group, "live feed closed: this node no longer holds the group");
         return;
     };
     let state = gateway.node.storage.group_state(group);
@@ -132,8 +133,17 @@ async fn feed(
             .map_or(0, |l| l.index)
     };
     let read = || -> Option<BTreeMap<String, String>> {
-        let map = query::seat_map(&state.reader(), &event, None, 0).ok()??;
-        Some(spots(&map))
+        match query::seat_map(&state.reader(), &event, None, 0) {
+            Ok(Some(map)) => Some(spots(&map)),
+            Ok(None) => {
+                tracing::warn!(%event, group, "live feed closed: the event is gone from this replica");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%event, group, %error, "live feed closed: cannot read the seat map");
+                None
+            }
+        }
     };
     let mut index = applied();
     let Some(mut known) = read() else { return };

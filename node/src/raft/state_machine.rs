@@ -308,6 +308,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             batch.put_cf(cf, group_key(group, &key), value);
         }
         storage.db().write(batch).map_err(rocks)?;
+        // Synced before openraft moves on (and may purge the log the snapshot replaced): applied
+        // state is otherwise rebuilt from the log after a crash, and here there is no log to do it.
+        storage.sync().map_err(io::Error::other)?;
         let (applied, _) = self.read_meta()?;
         if applied != meta.last_log_id {
             return Err(io::Error::new(
