@@ -26,15 +26,20 @@ const TTL_MS_MIN: u64 = 1_000;
 const STORM_WINDOW_MS_MIN: u64 = 5_000;
 /// How often the expiry storm polls the held count, in milliseconds.
 const DRAIN_POLL_MS: u64 = 50;
+/// What the expiry storm's concurrent buyers do with their holds.
+const SIDE_MIX: AfterHoldMix = AfterHoldMix {
+    buy_pct: 10.0,
+    abandon_pct: 0.0,
+};
 /// Pause after a call that gave no answer, before the buyer's next request.
 const ERROR_PAUSE_MS: u64 = 20;
 
 /// Why a run could not produce a result.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("workload: {0}")]
+    #[error(transparent)]
     Workload(#[from] workload::WorkloadError),
     #[error("histogram: {0}")]
     Histogram(String),
@@ -566,21 +571,25 @@ async fn expiry_storm<S: Store>(
 ) -> Result<(Tally, Duration, ExpiryResult), RunError> {
     let started = Instant::now();
     let side_event = config.events;
-    let side_pool = workload::storm_pool(&config.layout, side_event, 1, config.seed);
-    let side_requests = workload::storm_requests(
-        &side_pool,
+    // The concurrent buyers hold single seats of their own event at random for as long as the
+    // storm lasts: a tenth bought, the rest released, so the event does not run out.
+    let side_demand = ManyEvents::new(
+        config.seed,
+        1,
+        config.layout,
+        Demand::Uniform,
         SeatsPerHold { min: 1, max: 1 },
         PickMode::Specific,
-        AfterHoldMix::BUY_ALL,
-        config.seed,
-    );
+        SIDE_MIX,
+    )?
+    .from_event(side_event);
     let placements = workload::expiry_placements(&config.layout, config.events, config.seed);
     let holds_planned = placements.len() as u64;
     let expire_at_ms = now_ms() + config.expire_after.as_millis() as u64;
     let far = Instant::now() + Duration::from_secs(24 * 3_600);
     let side = crew(
         store,
-        Source::List(side_requests),
+        Source::Generated(side_demand),
         far,
         Ttl::Fixed(config.ttl_ms),
         format!("{}-side", config.tag),
@@ -599,10 +608,14 @@ async fn expiry_storm<S: Store>(
     let (placed, placement_time) =
         drive(placement, config.buyers, config.progress_every, "placing").await?;
     eprintln!(
-        "{}: placed {} of {holds_planned} holds in {:.1} s; expiry at +{} ms",
+        "{}: placed {} of {holds_planned} holds in {:.1} s ({} rejected {:?}, {} indeterminate, errors {:?}); expiry at +{} ms",
         store.name(),
         placed.holds_accepted,
         placement_time.as_secs_f64(),
+        placed.holds_rejected,
+        placed.rejections,
+        placed.holds_indeterminate,
+        placed.errors,
         expire_at_ms.saturating_sub(now_ms())
     );
     tokio::time::sleep(Duration::from_millis(expire_at_ms.saturating_sub(now_ms()))).await;

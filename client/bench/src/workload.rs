@@ -194,6 +194,8 @@ pub fn storm_requests(
 #[derive(Debug, Clone)]
 pub struct ManyEvents {
     seed: u64,
+    /// Events are numbered from this one.
+    first_event: u32,
     layout: Layout,
     /// Cumulative weights of events 0.. (event 0 most popular under zipf).
     cdf: Vec<f64>,
@@ -229,12 +231,19 @@ impl ManyEvents {
             .collect();
         Ok(ManyEvents {
             seed,
+            first_event: 0,
             layout,
             cdf,
             seats_per_hold,
             pick,
             mix,
         })
+    }
+
+    /// The same demand over events numbered from `first` (the expiry storm's separate event).
+    pub fn from_event(mut self, first: u32) -> ManyEvents {
+        self.first_event = first;
+        self
     }
 
     pub fn events(&self) -> u32 {
@@ -248,10 +257,11 @@ impl ManyEvents {
         rng.set_stream(i);
         let total = self.cdf.last().copied().unwrap_or(1.0);
         let x = rng.random_range(0.0..total);
-        let event = self
+        let rank = self
             .cdf
             .partition_point(|&c| c <= x)
             .min(self.cdf.len() - 1) as u32;
+        let event = self.first_event + rank;
         let k = rng.random_range(self.seats_per_hold.min..=self.seats_per_hold.max);
         let section = rng.random_range(0..self.layout.sections);
         let pick = match self.pick {
@@ -442,6 +452,22 @@ mod tests {
         assert!(zipf[0] > 5 * zipf[50], "{:?}", &zipf[..10]);
         let uniform = count(Demand::Uniform);
         assert!(uniform.iter().all(|&n| (100..=300).contains(&n)));
+    }
+
+    #[test]
+    fn demand_can_start_at_another_event() {
+        let g = ManyEvents::new(
+            1,
+            1,
+            SMALL,
+            Demand::Uniform,
+            SeatsPerHold { min: 1, max: 2 },
+            PickMode::Specific,
+            AfterHoldMix::BUY_ALL,
+        )
+        .unwrap()
+        .from_event(7);
+        assert!((0..100).all(|i| g.request(i).pick.event() == 7));
     }
 
     #[test]

@@ -101,8 +101,19 @@ WHERE event_id = $1 AND seat = ANY($2) AND status = 'HELD' AND hold_id = $3";
 const FINAL_STATE: &str = "
 SELECT seat, status, hold_id, expires_at FROM seats WHERE event_id = $1 ORDER BY seat";
 
+/// The server's own message when there is one ("db error" alone says nothing).
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
+    }
+}
+
 fn sql_error(error: tokio_postgres::Error) -> StoreError {
-    StoreError::NotApplied(error.to_string())
+    StoreError::NotApplied(describe(&error))
 }
 
 /// Whether a seat row is free for a new hold at `now`.
@@ -242,7 +253,7 @@ impl PostgresStore {
         }
         Ok(match txn.commit().await {
             Ok(()) => Self::held(request, event, layout, seats, expires_at),
-            Err(error) => HoldOutcome::Indeterminate(error.to_string()),
+            Err(error) => HoldOutcome::Indeterminate(describe(&error)),
         })
     }
 
@@ -284,7 +295,7 @@ impl PostgresStore {
             .map_err(sql_error)?;
         Ok(match txn.commit().await {
             Ok(()) => Self::held(request, event, layout, seats, expires_at),
-            Err(error) => HoldOutcome::Indeterminate(error.to_string()),
+            Err(error) => HoldOutcome::Indeterminate(describe(&error)),
         })
     }
 
@@ -332,7 +343,7 @@ impl PostgresStore {
             .map_err(sql_error)?;
         Ok(match txn.commit().await {
             Ok(()) => Self::held(request, event, &layout, &seats, expires_at),
-            Err(error) => HoldOutcome::Indeterminate(error.to_string()),
+            Err(error) => HoldOutcome::Indeterminate(describe(&error)),
         })
     }
 
@@ -367,7 +378,7 @@ impl Store for PostgresStore {
         client
             .batch_execute(SCHEMA)
             .await
-            .map_err(|e| StoreError::Setup(e.to_string()))?;
+            .map_err(|e| StoreError::Setup(describe(&e)))?;
         // Runs of consecutive events with one layout are inserted by one statement.
         let mut first = 0usize;
         while first < inventory.events.len() {
@@ -388,13 +399,15 @@ impl Store for PostgresStore {
                     ],
                 )
                 .await
-                .map_err(|e| StoreError::Setup(e.to_string()))?;
+                .map_err(|e| StoreError::Setup(describe(&e)))?;
             first = last + 1;
         }
-        client
-            .batch_execute("VACUUM ANALYZE seats; CHECKPOINT;")
-            .await
-            .map_err(|e| StoreError::Setup(e.to_string()))?;
+        for statement in ["VACUUM ANALYZE seats", "CHECKPOINT"] {
+            client
+                .batch_execute(statement)
+                .await
+                .map_err(|e| StoreError::Setup(describe(&e)))?;
+        }
         self.inventory
             .set(inventory.clone())
             .map_err(|_| StoreError::Setup("setup called twice".into()))
@@ -470,7 +483,7 @@ impl Store for PostgresStore {
                 order,
                 seats: hold.seats.clone(),
             },
-            Err(error) => BuyOutcome::Indeterminate(error.to_string()),
+            Err(error) => BuyOutcome::Indeterminate(describe(&error)),
         })
     }
 
@@ -485,7 +498,7 @@ impl Store for PostgresStore {
             {
                 Ok(n) if n == seats.len() as u64 => ReleaseOutcome::Released,
                 Ok(_) => ReleaseOutcome::Rejected(code::HOLD_EXPIRED.into()),
-                Err(error) => ReleaseOutcome::Indeterminate(error.to_string()),
+                Err(error) => ReleaseOutcome::Indeterminate(describe(&error)),
             },
         )
     }
