@@ -389,7 +389,8 @@ if ((DOCS)); then
             /<!-- bench-peers:end -->/ { skipping = 0; next }
             !skipping { print }
         ' "$DOC" >"$WORK/benchmarks.md"
-        cp "$WORK/benchmarks.md" "$DOC"    else
+        cp "$WORK/benchmarks.md" "$DOC"
+    else
         {
             echo
             echo "## Against etcd, PostgreSQL and Redis"
