@@ -10,9 +10,9 @@ Usage: cluster-scripts/bench.sh [--help] [--smoke] [--stores LIST] [--workloads 
                                 [-- EXTRA BOXOFFICE-BENCH RUN ARGS...]
 
 Installs what it needs (etcd-server, postgresql, redis-server, fonts, build deps), builds the release
-binaries (boxofficed, boxctl, boxoffice-bench), and for each store in turn starts it on loopback with
-its data in a temporary directory, runs every chosen workload against it with the same seed and
-concurrency, and stops it again:
+binaries (boxofficed, boxctl, boxoffice-bench), and for each store and workload in turn starts the
+store afresh on loopback with its data in a temporary directory, runs the workload against it with
+the same seed and concurrency as every other store, and stops it again:
 
   boxoffice            a fresh 3-node cluster (start-local.sh, own BOXOFFICE_HOME), gRPC 57081-57083
   etcd                 3 members (etcd 3.4, default fsync), clients 52381-52383
@@ -331,8 +331,10 @@ workload_args() {
 
 FAILED=()
 for store in "${STORE_LIST[@]}"; do
-    start_store "$store"
     for workload in "${WORKLOAD_LIST[@]}"; do
+        # A fresh store for every run: what one run leaves behind (etcd's history, PostgreSQL's
+        # dead rows, Boxoffice's events) must not slow the next.
+        start_store "$store"
         mapfile -t args < <(workload_args "$workload")
         log "run: $store / $workload"
         set +e
@@ -347,13 +349,8 @@ for store in "${STORE_LIST[@]}"; do
             1) FAILED+=("$store/$workload (invariant violated)") ;;
             *) FAILED+=("$store/$workload (error, exit $rc)") ;;
         esac
+        stop_all
     done
-    case "$store" in
-        boxoffice) stop_boxoffice ;;
-        etcd) stop_etcd ;;
-        postgres | postgres-for-update) stop_postgres ;;
-        redis) stop_redis ;;
-    esac
 done
 
 shopt -s nullglob

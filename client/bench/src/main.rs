@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use boxoffice_bench::model::Layout;
+use boxoffice_bench::report;
 use boxoffice_bench::result::RunResult;
 use boxoffice_bench::runner::{self, RunConfig};
 use boxoffice_bench::store::boxoffice::BoxofficeStore;
@@ -17,7 +18,6 @@ use boxoffice_bench::store::postgres::{Locking, PostgresStore};
 use boxoffice_bench::store::redis::{RedisStore, CONNECTIONS_DEFAULT};
 use boxoffice_bench::store::{now_ms, Store};
 use boxoffice_bench::workload::{AfterHoldMix, Demand, PickMode, SeatsPerHold, WorkloadKind};
-use boxoffice_bench::{report, store};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Default cap on PostgreSQL connections (the pool is sized like the buyers, up to this).
@@ -442,7 +442,6 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("boxoffice-bench: error: {error:#}");
-            let _ = store::now_ms;
             ExitCode::from(2)
         }
     }

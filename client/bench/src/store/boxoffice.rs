@@ -25,7 +25,7 @@ const INDETERMINATE_RETRIES_MAX: u32 = 3;
 /// Events created at once during setup.
 const SETUP_CONCURRENCY_MAX: usize = 16;
 /// How long the replica audit waits for every replica of a group to reach the same index.
-const AUDIT_CONVERGE_MS: u64 = 20_000;
+const AUDIT_CONVERGE_MS: u64 = 30_000;
 
 /// The Boxoffice store under test.
 #[derive(Debug)]
@@ -342,6 +342,9 @@ impl Store for BoxofficeStore {
         Ok(HeldCount::Seats(held))
     }
 
+    /// Every replica of every group: its invariant audit, and the same state hash as the other
+    /// replicas once they have applied the same index. Each group is polled until its replicas
+    /// agree or `AUDIT_CONVERGE_MS` has passed (as the Jepsen convergence check does).
     async fn audit(&self) -> Result<Option<Audit>, StoreError> {
         let status = self.client.cluster_status().await.map_err(client_error)?;
         let addresses: BTreeMap<u64, String> = status
@@ -350,53 +353,70 @@ impl Store for BoxofficeStore {
             .map(|n| (n.node_id, n.grpc_address.clone()))
             .collect();
         let deadline = Instant::now() + Duration::from_millis(AUDIT_CONVERGE_MS);
-        loop {
-            let mut problems = Vec::new();
-            let mut replicas = 0;
-            for group in &status.groups {
-                let mut seen: Vec<(u64, String)> = Vec::new();
+        let mut problems = Vec::new();
+        let mut replicas_audited = 0;
+        for group in &status.groups {
+            loop {
+                let mut seen: Vec<(u64, u64, String)> = Vec::new();
+                let mut group_problems = Vec::new();
                 for node in &group.replicas {
                     let Some(address) = addresses.get(node) else {
-                        problems.push(format!("group {}: node {node} has no address", group.group));
+                        group_problems
+                            .push(format!("group {}: node {node} has no address", group.group));
                         continue;
                     };
                     match self.client.audit_replica(address, group.group).await {
                         Ok(reply) => {
-                            replicas += 1;
                             if !reply.violation.is_empty() {
-                                problems.push(format!(
+                                group_problems.push(format!(
                                     "node {node} group {}: {}",
                                     group.group, reply.violation
                                 ));
                             }
-                            seen.push((reply.applied_index, reply.state_hash));
+                            seen.push((*node, reply.applied_index, reply.state_hash));
                         }
-                        Err(e) => problems.push(format!("node {node} group {}: {e}", group.group)),
+                        Err(e) => {
+                            group_problems.push(format!("node {node} group {}: {e}", group.group))
+                        }
                     }
                 }
-                if seen.windows(2).any(|w| w[0] != w[1]) {
-                    problems.push(format!(
-                        "group {}: replicas differ (applied index, state hash): {seen:?}",
-                        group.group
+                let indexes: std::collections::BTreeSet<u64> = seen.iter().map(|s| s.1).collect();
+                let hashes: std::collections::BTreeSet<&str> =
+                    seen.iter().map(|s| s.2.as_str()).collect();
+                if indexes.len() == 1 && hashes.len() > 1 {
+                    group_problems.push(format!(
+                        "group {}: replicas DIVERGED at applied index {:?}: {seen:?}",
+                        group.group, indexes
                     ));
                 }
+                let settled = indexes.len() == 1 && seen.len() == group.replicas.len();
+                if settled || Instant::now() > deadline {
+                    if !settled {
+                        group_problems.push(format!(
+                            "group {}: replicas still at different applied indexes after {} ms (node, index, hash): {seen:?}",
+                            group.group, AUDIT_CONVERGE_MS
+                        ));
+                    }
+                    replicas_audited += seen.len();
+                    problems.extend(group_problems);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            if problems.is_empty() {
-                return Ok(Some(Audit {
-                    ok: true,
-                    detail: format!(
-                        "{replicas} replicas of {} groups: invariants hold, hashes agree",
-                        status.groups.len()
-                    ),
-                }));
-            }
-            if Instant::now() > deadline {
-                return Ok(Some(Audit {
-                    ok: false,
-                    detail: problems.join("; "),
-                }));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
         }
+        Ok(Some(if problems.is_empty() {
+            Audit {
+                ok: true,
+                detail: format!(
+                    "{replicas_audited} replicas of {} groups: invariants hold, hashes agree",
+                    status.groups.len()
+                ),
+            }
+        } else {
+            Audit {
+                ok: false,
+                detail: problems.join("; "),
+            }
+        }))
     }
 }
