@@ -270,6 +270,7 @@ fn draw_bars(
         .configure_mesh()
         .disable_y_mesh()
         .disable_y_axis()
+        .x_label_formatter(&|v| thousands_or_ms(*v))
         .x_desc(unit)
         .draw()
         .map_err(draw_error)?;
