@@ -79,9 +79,18 @@ ensure_toolchain() {
 
 # ensure_build_deps: system libraries (RocksDB, compression, protoc, clang) plus the Rust toolchain.
 ensure_build_deps() {
+    # libprotobuf-dev: the well-known .proto files (google/protobuf/*) that etcd-client's build
+    # script (client/bench) imports.
     ensure_apt_packages build-essential pkg-config libclang-dev clang librocksdb-dev \
-        libsnappy-dev liblz4-dev libzstd-dev protobuf-compiler
+        libsnappy-dev liblz4-dev libzstd-dev protobuf-compiler libprotobuf-dev
     ensure_toolchain
+}
+
+# ensure_bench_peers: the peers cluster-scripts/bench.sh measures Boxoffice against (etcd 3.4 with
+# etcdctl, PostgreSQL 15, Redis 7) and the chart's font. Installing them starts no service here
+# (no systemd); bench.sh starts its own instances on loopback.
+ensure_bench_peers() {
+    ensure_apt_packages etcd-server etcd-client postgresql redis-server redis-tools fonts-dejavu-core
 }
 
 # Resolves $BOXOFFICE_HOME (default ./.boxoffice) to an absolute path.
