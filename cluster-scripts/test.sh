@@ -13,8 +13,11 @@ the first failure:
   cargo test --workspace --doc
   cargo test --workspace --all-targets
   cargo build --release [--locked] -p boxoffice-node -p boxoffice-client -p boxoffice-jepsen
+                                    -p boxoffice-bench
   cluster-scripts/schemathesis.sh   (the HTTP gateway against its OpenAPI document, on a
                                      throwaway 3-node cluster; see its --help)
+  cluster-scripts/bench.sh --smoke  (every workload on Boxoffice, etcd, PostgreSQL and Redis at
+                                     small sizes; any invariant violation fails it)
   cluster-scripts/jepsen.sh --short (3 nodes in network namespaces under partitions, kill -9
                                      and pause; every history checked; an unsafe build must
                                      be caught; see its --help)
@@ -23,6 +26,7 @@ Environment:
   PROPTEST_CASES                 proptest cases per property (default 256)
   CARGO_TARGET_DIR               build directory (default ${XDG_CACHE_HOME:-$HOME/.cache}/boxoffice/target)
   BOXOFFICE_SKIP_SCHEMATHESIS=1  skip schemathesis
+  BOXOFFICE_SKIP_BENCH=1         skip the benchmark smoke run
   BOXOFFICE_SKIP_JEPSEN=1        skip the Jepsen suite
 USAGE
 }
@@ -76,11 +80,16 @@ run_tests() {
 run_tests cargo test --workspace --doc
 run_tests cargo test --workspace --all-targets
 
-run cargo build --release ${locked[@]+"${locked[@]}"} -p boxoffice-node -p boxoffice-client -p boxoffice-jepsen
+run cargo build --release ${locked[@]+"${locked[@]}"} -p boxoffice-node -p boxoffice-client -p boxoffice-jepsen -p boxoffice-bench
 if [[ "${BOXOFFICE_SKIP_SCHEMATHESIS:-0}" == "1" ]]; then
     log "skipping schemathesis (BOXOFFICE_SKIP_SCHEMATHESIS=1)"
 else
     run env BOXOFFICE_SKIP_BUILD=1 cluster-scripts/schemathesis.sh
+fi
+if [[ "${BOXOFFICE_SKIP_BENCH:-0}" == "1" ]]; then
+    log "skipping the benchmark smoke run (BOXOFFICE_SKIP_BENCH=1)"
+else
+    run cluster-scripts/bench.sh --smoke --skip-build
 fi
 if [[ "${BOXOFFICE_SKIP_JEPSEN:-0}" == "1" ]]; then
     log "skipping the Jepsen suite (BOXOFFICE_SKIP_JEPSEN=1)"
