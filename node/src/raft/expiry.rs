@@ -15,6 +15,13 @@ use super::proposer::{Clock, Committed, Proposer};
 use super::transport::GroupRaft;
 use crate::storage::GroupState;
 
+/// Holds one sweep releases (the state machine allows up to `limits::EXPIRE_BATCH_MAX`). A group
+/// applies one command at a time, so a sweep delays the customer commands queued behind it: 256
+/// single-seat holds apply in a few milliseconds, where 4,096 held a storm's holds and buys up for
+/// a tenth of a second. More sweeps follow at once while holds remain.
+const SWEEP_HOLDS_MAX: u32 = 256;
+const _: () = assert!(SWEEP_HOLDS_MAX >= 1 && SWEEP_HOLDS_MAX <= EXPIRE_BATCH_MAX);
+
 /// Counters of one group's sweeper.
 #[derive(Debug, Default)]
 pub struct SweepStats {
@@ -89,7 +96,7 @@ pub fn start_sweeper(sweeper: Sweeper) -> JoinHandle<()> {
                 let id = format!("expire:{group}:{node_id}:{started}:{sequence}");
                 let Ok(id) = RequestId::new(id) else { break };
                 let sweep = Action::Expire {
-                    holds_max: EXPIRE_BATCH_MAX,
+                    holds_max: SWEEP_HOLDS_MAX,
                 };
                 match proposer.propose(id, sweep).await {
                     Ok(Committed {
