@@ -17,16 +17,6 @@ fn stadium(id: &str) -> EventSpec {
     support::on_sale_for_a_day(fixtures::stadium(id, 2, 10, 20, 0))
 }
 
-/// Creates `spec`; returns its group.
-async fn create(client: &Client, spec: &EventSpec) -> u64 {
-    let decided = client
-        .create_event(&client.new_request_id(), spec, false)
-        .await
-        .unwrap();
-    assert!(decided.outcome.rejection().is_none(), "{decided:?}");
-    decided.group
-}
-
 fn seat(n: u16) -> SeatId {
     SeatId {
         section: n / 200,
@@ -86,8 +76,8 @@ async fn held_seats(client: &Client, event: &str) -> u32 {
 async fn a_batch_answers_each_command_in_its_place() {
     let cluster = ProcessCluster::start(3, 2, 50_000).await;
     let client = cluster.client();
-    let group_a = create(&client, &stadium("batch-a")).await;
-    let group_b = create(&client, &stadium("batch-b")).await;
+    let group_a = support::create_event(&client, &stadium("batch-a")).await;
+    let group_b = support::create_event(&client, &stadium("batch-b")).await;
     let leader_a = cluster.settled_leader(group_a).await;
     let leader_b = cluster.settled_leader(group_b).await;
     let mut raw = proto::boxoffice_client::BoxofficeClient::connect(format!(
@@ -169,7 +159,7 @@ async fn many_concurrent_callers_of_one_client_each_get_their_own_answer() {
     let client = cluster.client();
     let events = ["crowd-a", "crowd-b"];
     for event in events {
-        create(&client, &stadium(event)).await;
+        support::create_event(&client, &stadium(event)).await;
     }
 
     // 300 holds of distinct seats on each event, and 60 customers racing for 10 more seats of the

@@ -41,16 +41,12 @@ async fn a_sale_a_fast_leader_showed_open_stays_open_under_a_slower_leader() {
     let mut cluster = ProcessCluster::start_with(3, 1, 50_000, CLOCK_CONTROL_ON).await;
     let client = cluster.client_with(Duration::from_secs(20), Duration::from_secs(1));
     let spec = opening_in("skewed-sale", AHEAD_MS / 2);
-    let created = client
-        .create_event(&client.new_request_id(), &spec, false)
-        .await
-        .unwrap();
-    assert!(created.outcome.rejection().is_none(), "{created:?}");
+    let group = support::create_event(&client, &spec).await;
     let (status, _) = read_status(&client, &spec).await;
     assert_eq!(status, EventStatus::Scheduled, "the sale opens in 30 s");
 
     // The leader's clock jumps a minute ahead: by it, the sale is open, and a read says so.
-    let leader = cluster.leader_of(created.group).await;
+    let leader = cluster.leader_of(group).await;
     client
         .set_clock_offset_at(&cluster.nodes[&leader].grpc, AHEAD_MS as i64)
         .await
@@ -65,7 +61,7 @@ async fn a_sale_a_fast_leader_showed_open_stays_open_under_a_slower_leader() {
 
     // Leadership moves to a node on the system clock, half a minute before the opening by it.
     cluster.kill(leader);
-    let successor = cluster.leader_of(created.group).await;
+    let successor = cluster.leader_of(group).await;
     assert_ne!(successor, leader);
     let (status, _) = read_status(&client, &spec).await;
     assert_eq!(status, EventStatus::OnSale, "the sale closed again");

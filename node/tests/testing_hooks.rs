@@ -24,16 +24,6 @@ fn on_sale(id: &str) -> EventSpec {
     support::on_sale_for_a_day(fixtures::stadium(id, 1, 2, 4, 100))
 }
 
-/// Creates `spec`; returns its group.
-async fn create(client: &Client, spec: &EventSpec) -> u64 {
-    let decided = client
-        .create_event(&client.new_request_id(), spec, false)
-        .await
-        .unwrap();
-    assert!(decided.outcome.rejection().is_none(), "{decided:?}");
-    decided.group
-}
-
 /// One place on the field for `customer`.
 async fn hold(client: &Client, event: &EventId, customer: &str) -> HoldView {
     let customer = CustomerId::new(customer).unwrap();
@@ -71,7 +61,7 @@ async fn hooks_are_off_by_default() {
     let cluster = ProcessCluster::start(3, 1, 50_000).await;
     let client = cluster.client();
     let event = on_sale("plain");
-    let group = create(&client, &event).await;
+    let group = support::create_event(&client, &event).await;
     let leader = cluster.settled_leader(group).await;
     let follower = (1..=3).find(|&n| n != leader).unwrap();
 
@@ -120,7 +110,7 @@ async fn clock_offsets_move_the_leaders_stamps_and_local_reads_skip_the_leader()
     let cluster = ProcessCluster::start_with(3, 1, 50_000, HOOKS_ON).await;
     let client = cluster.client();
     let event = on_sale("skewed");
-    let group = create(&client, &event).await;
+    let group = support::create_event(&client, &event).await;
     let leader = cluster.settled_leader(group).await;
     let follower = (1..=3).find(|&n| n != leader).unwrap();
     let at_leader = cluster.nodes[&leader].grpc.clone();

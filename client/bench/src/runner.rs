@@ -471,6 +471,24 @@ pub fn inventory(config: &RunConfig) -> Inventory {
     }
 }
 
+/// The run's buyers taking requests from `source` until it runs dry or the run's duration ends.
+async fn buy_until_done<S: Store>(
+    store: &Arc<S>,
+    source: Source,
+    config: &RunConfig,
+    label: &'static str,
+) -> Result<(Tally, Duration), RunError> {
+    let crew = crew(
+        store,
+        source,
+        Instant::now() + config.duration,
+        Ttl::Fixed(config.ttl_ms),
+        config.tag.clone(),
+        false,
+    );
+    drive(crew, config.buyers, config.progress_every, label).await
+}
+
 /// Runs `config` against `store` and checks the invariants.
 pub async fn run<S: Store>(store: Arc<S>, config: &RunConfig) -> Result<RunResult, RunError> {
     let mut result = empty_result(store.as_ref(), config);
@@ -501,16 +519,8 @@ pub async fn run<S: Store>(store: Arc<S>, config: &RunConfig) -> Result<RunResul
                 config.mix,
                 config.seed,
             );
-            let crew = crew(
-                &store,
-                Source::List(requests),
-                Instant::now() + config.duration,
-                Ttl::Fixed(config.ttl_ms),
-                config.tag.clone(),
-                false,
-            );
             let (tally, elapsed) =
-                drive(crew, config.buyers, config.progress_every, "storm").await?;
+                buy_until_done(&store, Source::List(requests), config, "storm").await?;
             (tally, elapsed, None)
         }
         WorkloadKind::ManyEvents => {
@@ -523,16 +533,8 @@ pub async fn run<S: Store>(store: Arc<S>, config: &RunConfig) -> Result<RunResul
                 config.pick,
                 config.mix,
             )?;
-            let crew = crew(
-                &store,
-                Source::Generated(generator),
-                Instant::now() + config.duration,
-                Ttl::Fixed(config.ttl_ms),
-                config.tag.clone(),
-                false,
-            );
             let (tally, elapsed) =
-                drive(crew, config.buyers, config.progress_every, "many-events").await?;
+                buy_until_done(&store, Source::Generated(generator), config, "many-events").await?;
             (tally, elapsed, None)
         }
         WorkloadKind::ExpiryStorm => {

@@ -28,6 +28,16 @@ pub fn on_sale_for_a_day(
     spec
 }
 
+/// Creates `spec` through `client`, which must accept it; returns the event's group.
+pub async fn create_event(client: &Client, spec: &boxoffice_statemachine::EventSpec) -> u64 {
+    let decided = client
+        .create_event(&client.new_request_id(), spec, false)
+        .await
+        .expect("create the event");
+    assert!(decided.outcome.rejection().is_none(), "{decided:?}");
+    decided.group
+}
+
 /// Raft timings fit for a loopback cluster under test.
 const RAFT: &str = r#"
 [raft]

@@ -233,12 +233,7 @@ impl Store for BoxofficeStore {
     }
 
     async fn buy(&self, hold: &Hold) -> Result<BuyOutcome, StoreError> {
-        let hold_id: HoldId = hold
-            .id
-            .parse()
-            .map_err(|e: boxoffice_statemachine::InvalidId| StoreError::Protocol(e.to_string()))?;
-        let customer = CustomerId::new(hold.customer.as_str())
-            .map_err(|e| StoreError::NotApplied(e.to_string()))?;
+        let (hold_id, customer) = ids_of(hold)?;
         let payment = format!("pay-{}", hold.customer);
         let id = self.client.new_request_id();
         let decided = decide(|| self.client.buy(&id, &hold_id, &customer, &payment)).await?;
@@ -267,12 +262,7 @@ impl Store for BoxofficeStore {
     }
 
     async fn release(&self, hold: &Hold) -> Result<ReleaseOutcome, StoreError> {
-        let hold_id: HoldId = hold
-            .id
-            .parse()
-            .map_err(|e: boxoffice_statemachine::InvalidId| StoreError::Protocol(e.to_string()))?;
-        let customer = CustomerId::new(hold.customer.as_str())
-            .map_err(|e| StoreError::NotApplied(e.to_string()))?;
+        let (hold_id, customer) = ids_of(hold)?;
         let id = self.client.new_request_id();
         let decided = decide(|| self.client.release(&id, &hold_id, &customer)).await?;
         Ok(match decided {
@@ -419,4 +409,15 @@ impl Store for BoxofficeStore {
             }
         }))
     }
+}
+
+/// A hold's id and customer as the client takes them.
+fn ids_of(hold: &Hold) -> Result<(HoldId, CustomerId), StoreError> {
+    let hold_id: HoldId = hold
+        .id
+        .parse()
+        .map_err(|e: boxoffice_statemachine::InvalidId| StoreError::Protocol(e.to_string()))?;
+    let customer = CustomerId::new(hold.customer.as_str())
+        .map_err(|e| StoreError::NotApplied(e.to_string()))?;
+    Ok((hold_id, customer))
 }
