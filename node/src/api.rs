@@ -443,13 +443,24 @@ impl ApiService {
         let (raft, proposer) = self.hosted(group)?;
         let state = self.node.storage.group_state(group);
         if !stale && !self.node.config.testing.unsafe_local_reads {
-            let state_time_ms = query::state_time(&state.reader()).map_err(internal)?;
-            if proposer.now_ms() > state_time_ms.saturating_add(READ_CLOCK_LAG_MS_MAX) {
-                proposer
-                    .stamp_time()
-                    .await
-                    .map_err(|e| self.propose_failed(group, e))?;
-            } else {
+            let time_lags = || -> Result<bool, ApiError> {
+                let state_time_ms = query::state_time(&state.reader()).map_err(internal)?;
+                Ok(proposer.now_ms() > state_time_ms.saturating_add(READ_CLOCK_LAG_MS_MAX))
+            };
+            let mut stamped = false;
+            if time_lags()? {
+                // One stamp at a time per group: readers that find state time behind together
+                // wait for the first one's stamp instead of each committing their own.
+                let _turn = proposer.stamping().await;
+                if time_lags()? {
+                    proposer
+                        .stamp_time()
+                        .await
+                        .map_err(|e| self.propose_failed(group, e))?;
+                    stamped = true;
+                }
+            }
+            if !stamped {
                 raft.ensure_linearizable(ReadPolicy::ReadIndex)
                     .await
                     .map_err(|e| match e.forward_to_leader() {

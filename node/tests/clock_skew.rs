@@ -1,6 +1,7 @@
 //! Time in linearizable reads under clock skew, on real `boxofficed` processes: what a read from a
 //! leader whose clock runs ahead shows as begun or over stays so after leadership moves to a node
-//! whose clock is behind (the read commits the leader's time first; answers are at state time).
+//! whose clock is behind (the read commits the leader's time first; answers are at state time),
+//! and readers of a quiet group share those time stamps instead of committing one each.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
@@ -82,4 +83,54 @@ async fn a_sale_a_fast_leader_showed_open_stays_open_under_a_slower_leader() {
         matches!(held.outcome, Outcome::Accepted(_)),
         "a sale a read showed open refused a hold: {held:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readers_of_a_quiet_group_share_their_time_stamps() {
+    let cluster = ProcessCluster::start(3, 1, 50_000).await;
+    let client = cluster.client();
+    let spec = support::on_sale_for_a_day(fixtures::stadium("quiet-reads", 1, 2, 4, 100));
+    support::create_event(&client, &spec).await;
+    let applied =
+        |reply: &boxoffice_client::proto::EventReply| reply.read.as_ref().unwrap().applied_index;
+    let before = applied(
+        &client
+            .event(&spec.id, Consistency::Linearizable)
+            .await
+            .unwrap(),
+    );
+
+    // 32 readers for about a second of a group nobody writes to: state time falls behind the
+    // leader's clock again every 100 ms, and each time the readers share one stamp.
+    let started = std::time::Instant::now();
+    let readers = (0..32).map(|_| {
+        let client = client.clone();
+        let id = spec.id.clone();
+        async move {
+            let mut reads = 0u32;
+            while started.elapsed() < Duration::from_secs(1) {
+                client.event(&id, Consistency::Linearizable).await.unwrap();
+                reads += 1;
+            }
+            reads
+        }
+    });
+    let reads: u32 = futures_util::future::join_all(readers)
+        .await
+        .into_iter()
+        .sum();
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let after = applied(
+        &client
+            .event(&spec.id, Consistency::Linearizable)
+            .await
+            .unwrap(),
+    );
+    let stamps = after - before;
+    // At most one stamp per 100 ms of reading, give or take the windows at either end.
+    assert!(
+        stamps <= elapsed_ms / 100 + 4,
+        "{reads} reads in {elapsed_ms} ms committed {stamps} entries"
+    );
+    assert!(reads > 32, "every reader read more than once: {reads}");
 }

@@ -128,6 +128,8 @@ enum Pending {
 pub struct Proposer {
     queue: mpsc::Sender<Pending>,
     clock: Arc<dyn Clock>,
+    /// Held while a reader decides on and commits a time stamp (see [`Proposer::stamping`]).
+    stamping: Arc<tokio::sync::Mutex<()>>,
     /// Recent time from proposing an entry to its outcome, in microseconds (moving average).
     commit_latency_us: Arc<AtomicU64>,
 }
@@ -178,6 +180,7 @@ impl Proposer {
         Proposer {
             queue,
             clock,
+            stamping: Arc::default(),
             commit_latency_us,
         }
     }
@@ -222,6 +225,12 @@ impl Proposer {
         let (reply, applied) = oneshot::channel();
         self.enqueue(Pending::TimeStamp { reply })?;
         applied.await.map_err(|_| ProposeError::Stopped)?
+    }
+
+    /// The turn to decide on a time stamp: held across checking state time and
+    /// [`Proposer::stamp_time`], so callers that find it behind at once share one stamp.
+    pub async fn stamping(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.stamping.lock().await
     }
 
     fn enqueue(&self, pending: Pending) -> Result<(), ProposeError> {
