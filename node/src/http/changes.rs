@@ -33,6 +33,8 @@ pub const FEED_CONNECTIONS_MAX: usize = 1_000;
 pub const FEED_BUFFER_EVENTS: usize = 16;
 /// How often a stream looks for newly applied commands.
 const FEED_POLL_EVERY: Duration = Duration::from_millis(250);
+/// How long a stream waits for this replica to apply the event's creation before it gives up.
+const FEED_CATCH_UP_MAX: Duration = Duration::from_secs(10);
 /// How often an idle stream sends a keep-alive comment.
 const FEED_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -145,10 +147,26 @@ async fn feed(
             }
         }
     };
-    let mut index = applied();
-    let Some(mut known) = read() else { return };
-    let mut resync = cursor != Some(index);
     let mut ticker = tokio::time::interval(FEED_POLL_EVERY);
+    // The cluster map can name the event before this replica has applied its creation: a replica
+    // that lags catches up, so wait for it (bounded) rather than close the stream.
+    let catching_up_until = tokio::time::Instant::now() + FEED_CATCH_UP_MAX;
+    let (mut index, mut known) = loop {
+        let index = applied();
+        let created = matches!(
+            query::event(&state.reader(), &event, 0),
+            Ok(Some(_)) | Err(_)
+        );
+        if created || tokio::time::Instant::now() >= catching_up_until {
+            let Some(known) = read() else { return };
+            break (index, known);
+        }
+        ticker.tick().await;
+        if sender.is_closed() {
+            return;
+        }
+    };
+    let mut resync = cursor != Some(index);
     loop {
         if resync {
             match sender.try_send(sse("snapshot", index, all(&known))) {
