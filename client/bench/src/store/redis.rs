@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use redis::aio::MultiplexedConnection;
-use redis::{RedisError, Script};
+use redis::{RedisError, Script, ScriptInvocation};
 
 use super::{inventory_of, now_ms, Store, StoreError};
 use crate::model::{
@@ -112,6 +112,25 @@ impl RedisStore {
             .ok_or_else(|| StoreError::NotApplied(format!("no event {event}")))
     }
 
+    /// `script` to be run on the seat keys of `hold`.
+    fn on_seats_of<'s>(
+        &self,
+        script: &'s Script,
+        hold: &Hold,
+    ) -> Result<ScriptInvocation<'s>, StoreError> {
+        let Some(keys) = self.keys(hold.event, &hold.seats)? else {
+            return Err(StoreError::Protocol(format!(
+                "hold {} names unknown seats",
+                hold.id
+            )));
+        };
+        let mut invocation = script.prepare_invoke();
+        for key in &keys {
+            invocation.key(key);
+        }
+        Ok(invocation)
+    }
+
     fn keys(&self, event: u32, seats: &[SeatRef]) -> Result<Option<Vec<String>>, StoreError> {
         let layout = self.layout(event)?;
         Ok(seats
@@ -204,16 +223,7 @@ impl Store for RedisStore {
     }
 
     async fn buy(&self, hold: &Hold) -> Result<BuyOutcome, StoreError> {
-        let Some(keys) = self.keys(hold.event, &hold.seats)? else {
-            return Err(StoreError::Protocol(format!(
-                "hold {} names unknown seats",
-                hold.id
-            )));
-        };
-        let mut invocation = self.buy_script.prepare_invoke();
-        for key in &keys {
-            invocation.key(key);
-        }
+        let mut invocation = self.on_seats_of(&self.buy_script, hold)?;
         let mut connection = self.connection();
         Ok(
             match invocation
@@ -233,16 +243,7 @@ impl Store for RedisStore {
     }
 
     async fn release(&self, hold: &Hold) -> Result<ReleaseOutcome, StoreError> {
-        let Some(keys) = self.keys(hold.event, &hold.seats)? else {
-            return Err(StoreError::Protocol(format!(
-                "hold {} names unknown seats",
-                hold.id
-            )));
-        };
-        let mut invocation = self.release_script.prepare_invoke();
-        for key in &keys {
-            invocation.key(key);
-        }
+        let mut invocation = self.on_seats_of(&self.release_script, hold)?;
         let mut connection = self.connection();
         Ok(
             match invocation
