@@ -935,17 +935,19 @@ impl Boxoffice for ApiService {
             let audit = raft
                 .with_state_machine(move |sm: &mut crate::raft::state_machine::StateMachine| {
                     Box::pin(async move {
-                        let state = sm.state();
-                        let reader = state.reader();
-                        let hash = snapshot::state_hash(&reader).map_err(|e| e.to_string())?;
-                        let applied = crate::raft::state_machine::applied_index(&reader)
-                            .map_err(|e| e.to_string())?;
-                        let audit = if group == META_GROUP {
-                            Ok(invariants::Audit::default())
-                        } else {
-                            invariants::check(&reader).map_err(|v| v.to_string())
-                        };
-                        Ok::<_, String>((hash, applied, audit))
+                        crate::raft::whole_state_work(|| {
+                            let state = sm.state();
+                            let reader = state.reader();
+                            let hash = snapshot::state_hash(&reader).map_err(|e| e.to_string())?;
+                            let applied = crate::raft::state_machine::applied_index(&reader)
+                                .map_err(|e| e.to_string())?;
+                            let audit = if group == META_GROUP {
+                                Ok(invariants::Audit::default())
+                            } else {
+                                invariants::check(&reader).map_err(|v| v.to_string())
+                            };
+                            Ok::<_, String>((hash, applied, audit))
+                        })
                     })
                 })
                 .await

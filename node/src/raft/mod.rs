@@ -18,6 +18,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::meta::{MetaCommand, MetaOutcome};
 
+/// Runs `work`, which holds its thread for long (a whole-state scan: an audit, a snapshot built or
+/// installed), without holding up the tasks queued behind it on this worker: on a multi-threaded
+/// runtime they move to another worker first, so heartbeats keep their time and no election
+/// follows. (On a current-thread runtime, as in some tests, it simply runs.)
+pub fn whole_state_work<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// What one Raft entry carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Proposal {

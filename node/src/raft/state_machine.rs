@@ -146,12 +146,9 @@ pub fn applied_index(state: &impl Store) -> Result<u64, io::Error> {
 /// A snapshot's bytes: the group's state keys and values, in key order.
 type SnapshotEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    type SnapshotData = Cursor<Vec<u8>>;
-
-    async fn build_snapshot(
-        &mut self,
-    ) -> Result<SnapshotOf<TypeConfig, Self::SnapshotData>, io::Error> {
+impl StateMachine {
+    /// The group's state as snapshot bytes, with the meta they were taken at.
+    fn export(&self) -> Result<(SnapshotMetaOf<TypeConfig>, Vec<u8>), io::Error> {
         // One RocksDB snapshot for the meta and every key: the group keeps applying meanwhile.
         let reader = self.state.reader();
         let (last_log_id, last_membership) = read_meta(&reader)?;
@@ -178,6 +175,47 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
                 bytes.len()
             )));
         }
+        Ok((meta, bytes))
+    }
+
+    /// Replaces the group's state by a snapshot's `bytes`, in one atomic batch, synced.
+    fn replace_state(&mut self, bytes: &[u8]) -> Result<(), io::Error> {
+        let entries: SnapshotEntries = decode(bytes)?;
+        if entries.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "snapshot keys out of order",
+            ));
+        }
+        // Replace the whole group state in one atomic batch.
+        self.cache.clear();
+        let storage = self.state.storage();
+        let cf = storage.cf(CF_STATE);
+        let group = self.state.group();
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_range_cf(
+            cf,
+            group_key(group, &[]),
+            group_key(group.saturating_add(1), &[]),
+        );
+        for (key, value) in entries {
+            batch.put_cf(cf, group_key(group, &key), value);
+        }
+        storage.db().write(batch).map_err(rocks)?;
+        // Synced before openraft moves on (and may purge the log the snapshot replaced): applied
+        // state is otherwise rebuilt from the log after a crash, and here there is no log to do it.
+        storage.sync().map_err(io::Error::other)?;
+        Ok(())
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn build_snapshot(
+        &mut self,
+    ) -> Result<SnapshotOf<TypeConfig, Self::SnapshotData>, io::Error> {
+        let (meta, bytes) = super::whole_state_work(|| self.export())?;
         self.remember(&meta, bytes.clone());
         Ok(SnapshotOf::<TypeConfig, Self::SnapshotData> {
             meta,
@@ -286,31 +324,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Self::SnapshotData,
     ) -> Result<(), io::Error> {
         let bytes = snapshot.into_inner();
-        let entries: SnapshotEntries = decode(&bytes)?;
-        if entries.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "snapshot keys out of order",
-            ));
-        }
-        // Replace the whole group state in one atomic batch.
-        self.cache.clear();
-        let storage = self.state.storage();
-        let cf = storage.cf(CF_STATE);
-        let group = self.state.group();
-        let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_range_cf(
-            cf,
-            group_key(group, &[]),
-            group_key(group.saturating_add(1), &[]),
-        );
-        for (key, value) in entries {
-            batch.put_cf(cf, group_key(group, &key), value);
-        }
-        storage.db().write(batch).map_err(rocks)?;
-        // Synced before openraft moves on (and may purge the log the snapshot replaced): applied
-        // state is otherwise rebuilt from the log after a crash, and here there is no log to do it.
-        storage.sync().map_err(io::Error::other)?;
+        super::whole_state_work(|| self.replace_state(&bytes))?;
         let (applied, _) = self.read_meta()?;
         if applied != meta.last_log_id {
             return Err(io::Error::new(

@@ -303,9 +303,17 @@ impl ProcessCluster {
         let client = self.client_with(within, within);
         let deadline = Instant::now() + within;
         loop {
+            // All at once, so that a group still applying is seen by each replica at one moment.
+            let running = self.running();
+            let answers = futures_util::future::join_all(
+                running
+                    .iter()
+                    .map(|id| client.audit_replica(&self.nodes[id].grpc, group)),
+            )
+            .await;
             let mut audits = Vec::new();
-            for id in self.running() {
-                if let Ok(audit) = client.audit_replica(&self.nodes[&id].grpc, group).await {
+            for (id, answer) in running.iter().zip(answers) {
+                if let Ok(audit) = answer {
                     assert!(
                         audit.violation.is_empty(),
                         "node {id} group {group}: {}",
