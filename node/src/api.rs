@@ -5,14 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use boxoffice_client::convert::{self, CommandRequest};
 use boxoffice_client::proto::{
     self, boxoffice_server::Boxoffice, boxoffice_server::BoxofficeServer,
 };
 use boxoffice_statemachine::{
-    invariants, query, snapshot, Action, EventId, HoldId, OrderId, Outcome, RequestId,
+    invariants, query, snapshot, Action, EventId, HoldId, OrderId, Outcome, Rejection, RequestId,
 };
 use futures_util::future::join_all;
 use openraft::{ReadPolicy, ServerState};
@@ -20,6 +20,7 @@ use prost::Message;
 use tonic::{Code, Request, Response, Status};
 
 use crate::meta::{MetaCommand, MetaOutcome, MetaRefusal, NodeAddress, META_GROUP};
+use crate::metrics::metrics;
 use crate::node::{BootstrapError, NodeState};
 use crate::raft::proposer::{Clock, ProposeError, SystemClock, CLOCK_OFFSET_MS_MAX};
 use crate::raft::transport::GroupRaft;
@@ -335,11 +336,13 @@ impl ApiService {
     }
 
     /// Routes and proposes one command; the state machine's outcome comes back as the reply.
+    /// Counted in the metrics by operation, time taken and result.
     async fn submit<R: CommandRequest>(
         &self,
         request: Request<R>,
         placement: Option<bool>,
     ) -> Result<proto::CommandReply, ApiError> {
+        let started = Instant::now();
         let request = request.into_inner();
         let options = request.options().cloned().unwrap_or_default();
         let request_id = RequestId::new(options.request_id)
@@ -347,7 +350,29 @@ impl ApiService {
         let action = request
             .action()
             .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
-        self.wait_meta(options.meta_index_min).await?;
+        let operation = action.name();
+        let decided = self
+            .decide(request_id, action, options.meta_index_min, placement)
+            .await;
+        let result = match &decided {
+            Ok((outcome, ..)) => outcome.rejection().map_or("accepted", Rejection::code),
+            Err(error) => error.code(),
+        };
+        metrics().command(operation, started.elapsed(), result);
+        let (outcome, group, log_index) = decided?;
+        Ok(self.reply(outcome, group, log_index))
+    }
+
+    /// [`ApiService::submit`]'s work: the command's outcome, the group that decided it and the log index
+    /// of the entry that carried it (0 for a command refused before it reached a group).
+    async fn decide(
+        &self,
+        request_id: RequestId,
+        action: Action,
+        meta_index_min: u64,
+        placement: Option<bool>,
+    ) -> Result<(Outcome, GroupId, u64), ApiError> {
+        self.wait_meta(meta_index_min).await?;
         let event = action
             .event()
             .cloned()
@@ -356,9 +381,7 @@ impl ApiService {
             (Action::CreateEvent(spec), Some(dedicated)) => match spec.capacity() {
                 Ok((seats, places)) => Some((u64::from(seats) + u64::from(places), dedicated)),
                 // Refused before it touches the cluster map or any log.
-                Err(rejection) => {
-                    return Ok(self.reply(Outcome::Rejected(rejection), 0, 0));
-                }
+                Err(rejection) => return Ok((Outcome::Rejected(rejection), 0, 0)),
             },
             _ => None,
         };
@@ -368,7 +391,7 @@ impl ApiService {
             .propose(request_id, action)
             .await
             .map_err(|e| self.propose_failed(group, e))?;
-        Ok(self.reply(committed.outcome, group, committed.log_index))
+        Ok((committed.outcome, group, committed.log_index))
     }
 
     /// Why this node's proposer for `group` could not commit, for the caller.
@@ -615,6 +638,7 @@ impl Boxoffice for ApiService {
                 commands.len()
             ))));
         }
+        metrics().batch_call_commands.observe(commands.len() as f64);
         let answers = join_all(commands.into_iter().map(|c| self.submit_batched(c))).await;
         let meta_index = self.meta_index();
         let replies = answers

@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod local_cluster;
 pub mod meta;
+pub mod metrics;
 pub mod node;
 pub mod raft;
 pub mod storage;

@@ -1,5 +1,5 @@
 //! Browsing, open to everyone: event search, event details and seat maps (with ETag and
-//! Cache-Control so a CDN can absorb the traffic), and the node's health and readiness.
+//! Cache-Control so a CDN can absorb the traffic), the node's health and readiness, and its metrics.
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -265,6 +265,18 @@ pub async fn healthz(State(gateway): State<Arc<Gateway>>) -> Json<Health> {
         status: "ok".into(),
         node_id: gateway.node.id,
     })
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "The node's metrics in the Prometheus text format",
+        content_type = "text/plain; version=0.0.4", body = String)))]
+pub async fn metrics(State(gateway): State<Arc<Gateway>>) -> impl IntoResponse {
+    let metrics = crate::metrics::metrics();
+    metrics.observe_groups(&gateway.node);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        metrics.render(),
+    )
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",

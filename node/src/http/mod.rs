@@ -235,6 +235,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .merge(api)
         .route("/healthz", get(browse::healthz))
         .route("/readyz", get(browse::readyz))
+        .route("/metrics", get(browse::metrics))
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async {
             HttpError::NotFound {

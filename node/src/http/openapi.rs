@@ -194,6 +194,7 @@ impl Modify for ErrorResponses {
         browse::seats,
         changes::changes,
         browse::healthz,
+        browse::metrics,
         browse::readyz,
         sales::reserve,
         sales::reservation,

@@ -115,6 +115,8 @@ enum Pending {
         request_id: RequestId,
         action: Action,
         reply: oneshot::Sender<Result<Committed, ProposeError>>,
+        /// When it was queued (for the queue-wait metric).
+        queued: std::time::Instant,
     },
     /// A time stamp; its caller gets the log index of the entry that carried the clock reading (a
     /// batch with commands carries it in their stamps; a batch of stamps alone in one time stamp).
@@ -208,6 +210,7 @@ impl Proposer {
             request_id,
             action,
             reply,
+            queued: std::time::Instant::now(),
         })?;
         outcome.await.map_err(|_| ProposeError::Stopped)?
     }
@@ -301,6 +304,8 @@ async fn run(
             }
         }
         let at_ms = clock.now_ms();
+        let metrics = crate::metrics::metrics();
+        metrics.entry_commands.observe(batch.len() as f64);
         let mut commands = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         let mut stamped = Vec::new();
@@ -310,7 +315,11 @@ async fn run(
                     request_id,
                     action,
                     reply,
+                    queued,
                 } => {
+                    metrics
+                        .proposer_wait_seconds
+                        .observe(queued.elapsed().as_secs_f64());
                     commands.push(Command {
                         request_id,
                         at_ms,
@@ -335,7 +344,11 @@ async fn run(
             renew_write_lease(&raft).await;
             let result = raft.client_write(proposal).await;
             // A moving average over about eight entries.
-            let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let elapsed = started.elapsed();
+            crate::metrics::metrics()
+                .entry_commit_seconds
+                .observe(elapsed.as_secs_f64());
+            let took = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
             let before = commit_latency_us.load(Ordering::Relaxed);
             let average = before - before / 8 + took / 8;
             commit_latency_us.store(average, Ordering::Relaxed);

@@ -238,6 +238,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     where
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + OptionalSend,
     {
+        let started = std::time::Instant::now();
+        let mut applied_entries = 0u32;
         let cached = self.cache.over(&self.state);
         let mut txn = Txn::new(&cached);
         let mut responses = Vec::new();
@@ -289,6 +291,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             };
             txn.put(LAST_APPLIED.to_vec(), encode(&log_id));
             last_log_id = Some(log_id);
+            applied_entries += 1;
             if let Some(responder) = responder {
                 responses.push((responder, outcomes));
             }
@@ -308,6 +311,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 applied_index: last.index,
             });
         }
+        let metrics = crate::metrics::metrics();
+        metrics
+            .apply_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.apply_entries.observe(f64::from(applied_entries));
         for (responder, outcomes) in responses {
             responder.send(outcomes);
         }

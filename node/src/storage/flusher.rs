@@ -93,7 +93,13 @@ fn run(db: &DB, waiting: &Receiver<FlushDone>, stats: &FlushStats) {
     while let Ok(first) = waiting.recv() {
         batch.push(first);
         batch.extend(waiting.try_iter().take(FLUSH_WAITERS_MAX));
+        let started = std::time::Instant::now();
         let result = db.flush_wal(true);
+        let metrics = crate::metrics::metrics();
+        metrics
+            .wal_sync_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.wal_sync_appends.observe(batch.len() as f64);
         stats.syncs.fetch_add(1, Ordering::Relaxed);
         stats
             .requests

@@ -1,0 +1,143 @@
+//! `GET /metrics` on a real three-process cluster: every node serves Prometheus text; commands are
+//! counted once, on the node that answered them, by operation and result; each node reports the
+//! Raft state of the groups it hosts (one leader per group, its followers' lag), and its log syncs.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use boxoffice_statemachine::{fixtures, CustomerId, EventId, SeatId, Selection};
+use support::ProcessCluster;
+
+/// One node's metrics: sample (name with labels, as printed) -> value.
+struct Scrape {
+    samples: BTreeMap<String, f64>,
+}
+
+impl Scrape {
+    async fn of(http: &str) -> Scrape {
+        let response = reqwest::get(format!("http://{http}/metrics"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(content_type.starts_with("text/plain"), "{content_type}");
+        let text = response.text().await.unwrap();
+        let samples = text
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| {
+                let (name, value) = line.rsplit_once(' ').unwrap();
+                (name.to_owned(), value.parse::<f64>().unwrap())
+            })
+            .collect();
+        Scrape { samples }
+    }
+
+    /// The sample's value; 0 when the node does not report it.
+    fn value(&self, sample: &str) -> f64 {
+        self.samples.get(sample).copied().unwrap_or(0.0)
+    }
+}
+
+/// The node's count of commands of `operation` that ended with `result`.
+fn commands(scrape: &Scrape, operation: &str, result: &str) -> f64 {
+    scrape.value(&format!(
+        "boxoffice_commands_total{{operation=\"{operation}\",result=\"{result}\"}}"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_node_reports_its_commands_and_its_groups() {
+    let cluster = ProcessCluster::start(3, 1, 50_000).await;
+    let client = cluster.client();
+    let spec = support::on_sale_for_a_day(fixtures::stadium("counted", 1, 2, 10, 0));
+    let group = support::create_event(&client, &spec).await;
+    let event = EventId::new("counted").unwrap();
+    let seat = |index| {
+        Selection::Seats(vec![SeatId {
+            section: 0,
+            row: 0,
+            index,
+        }])
+    };
+    const HOLDS: u16 = 5;
+    for index in 0..HOLDS {
+        let customer = CustomerId::new(format!("fan-{index}")).unwrap();
+        let decided = client
+            .hold(
+                &client.new_request_id(),
+                &event,
+                &customer,
+                &seat(index),
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(decided.outcome.rejection().is_none(), "{decided:?}");
+    }
+    // The first seat again: taken.
+    let late = CustomerId::new("late-fan").unwrap();
+    let taken = client
+        .hold(&client.new_request_id(), &event, &late, &seat(0), None)
+        .await
+        .unwrap();
+    let code = taken.outcome.rejection().unwrap().code();
+    cluster.converged(group).await;
+
+    let mut scrapes = BTreeMap::new();
+    for (id, node) in &cluster.nodes {
+        scrapes.insert(*id, Scrape::of(&node.http).await);
+    }
+    let total = |f: &dyn Fn(&Scrape) -> f64| scrapes.values().map(f).sum::<f64>();
+    assert_eq!(
+        total(&|s| commands(s, "hold", "accepted")),
+        f64::from(HOLDS)
+    );
+    assert_eq!(total(&|s| commands(s, "hold", code)), 1.0);
+    assert_eq!(
+        total(&|s| s.value("boxoffice_command_seconds_count{operation=\"hold\"}")),
+        f64::from(HOLDS) + 1.0
+    );
+
+    let label = format!("group=\"{group}\"");
+    let leaders: Vec<u64> = scrapes
+        .iter()
+        .filter(|(_, s)| s.value(&format!("boxoffice_group_leading{{{label}}}")) == 1.0)
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(leaders.len(), 1, "one leader of group {group}: {leaders:?}");
+    let leader = leaders[0];
+    let applied = scrapes[&leader].value(&format!("boxoffice_group_applied_index{{{label}}}"));
+    assert!(applied >= f64::from(HOLDS) + 1.0, "applied index {applied}");
+    for (id, scrape) in &scrapes {
+        assert_eq!(
+            scrape.value(&format!("boxoffice_group_leader{{{label}}}")),
+            leader as f64,
+            "node {id} knows the leader"
+        );
+        assert_eq!(
+            scrape.value(&format!("boxoffice_group_applied_index{{{label}}}")),
+            applied,
+            "node {id} has applied what the leader has (converged)"
+        );
+        assert!(scrape.value("boxoffice_wal_sync_seconds_count") > 0.0);
+        // The cluster map's group is hosted everywhere.
+        assert!(scrape.value("boxoffice_group_term{group=\"0\"}") >= 1.0);
+    }
+    // Labels print in name order: follower, then group.
+    let followers: Vec<&String> = scrapes[&leader]
+        .samples
+        .keys()
+        .filter(|name| {
+            name.starts_with("boxoffice_group_replication_lag_entries{") && name.contains(&label)
+        })
+        .collect();
+    assert_eq!(
+        followers.len(),
+        2,
+        "the leader reports both followers: {followers:?}"
+    );
+    assert!(scrapes[&leader].value("boxoffice_entry_commit_seconds_count") >= 1.0);
+}
