@@ -106,7 +106,9 @@ impl LocalCluster {
             .get(&id)
             .copied()
             .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
-        let incoming = tonic::transport::server::TcpIncoming::bind(listen).map_err(setup)?;
+        let incoming = tonic::transport::server::TcpIncoming::bind(listen)
+            .map_err(setup)?
+            .with_nodelay(Some(true));
         self.addrs.insert(id, incoming.local_addr().map_err(setup)?);
         let dir = self
             .dirs

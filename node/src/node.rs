@@ -212,13 +212,14 @@ impl Node {
         });
         state.reconcile().await?;
 
-        let incoming =
-            tonic::transport::server::TcpIncoming::bind(config.grpc_listen).map_err(|e| {
-                NodeError::Listen {
-                    addr: config.grpc_listen,
-                    message: e.to_string(),
-                }
-            })?;
+        let incoming = tonic::transport::server::TcpIncoming::bind(config.grpc_listen)
+            .map_err(|e| NodeError::Listen {
+                addr: config.grpc_listen,
+                message: e.to_string(),
+            })?
+            // Replies leave at once: with Nagle's algorithm a small reply waits for the
+            // caller's delayed ACK (40 ms on Linux), which had set every command's latency.
+            .with_nodelay(Some(true));
         let grpc_addr = incoming.local_addr().map_err(|e| NodeError::Listen {
             addr: config.grpc_listen,
             message: e.to_string(),

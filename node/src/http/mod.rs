@@ -256,7 +256,14 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let app = router(gateway).into_make_service_with_connect_info::<SocketAddr>();
+    // Small responses leave at once instead of waiting for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY on an HTTP connection");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(stop)
         .await
