@@ -13,6 +13,8 @@ use support::ProcessCluster;
 /// One node's metrics: sample (name with labels, as printed) -> value.
 struct Scrape {
     samples: BTreeMap<String, f64>,
+    /// The metric families listed (`# TYPE` lines), even those without samples yet.
+    families: Vec<String>,
 }
 
 impl Scrape {
@@ -24,6 +26,12 @@ impl Scrape {
         let content_type = response.headers()["content-type"].to_str().unwrap();
         assert!(content_type.starts_with("text/plain"), "{content_type}");
         let text = response.text().await.unwrap();
+        let families = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split(' ').next())
+            .map(str::to_owned)
+            .collect();
         let samples = text
             .lines()
             .filter(|line| !line.starts_with('#') && !line.is_empty())
@@ -32,7 +40,7 @@ impl Scrape {
                 (name.to_owned(), value.parse::<f64>().unwrap())
             })
             .collect();
-        Scrape { samples }
+        Scrape { samples, families }
     }
 
     /// The sample's value; 0 when the node does not report it.
@@ -140,4 +148,58 @@ async fn every_node_reports_its_commands_and_its_groups() {
         "the leader reports both followers: {followers:?}"
     );
     assert!(scrapes[&leader].value("boxoffice_entry_commit_seconds_count") >= 1.0);
+}
+
+/// The metric names `docs/grafana-dashboard.json` queries, without histogram suffixes.
+fn dashboard_metrics() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/grafana-dashboard.json"
+    );
+    let text = std::fs::read_to_string(path).expect("docs/grafana-dashboard.json exists");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let mut names = Vec::new();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    for target in panels
+        .iter()
+        .filter_map(|p| p["targets"].as_array())
+        .flatten()
+    {
+        let expr = target["expr"].as_str().expect("a target has an expression");
+        for (at, _) in expr.match_indices("boxoffice_") {
+            let name: String = expr[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(&name)
+                .to_owned();
+            names.push(family);
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_grafana_dashboard_queries_only_metrics_a_node_exports() {
+    let cluster = ProcessCluster::start(3, 1, 50_000).await;
+    // Labelled families appear once they have a sample: decide one command.
+    let client = cluster.client();
+    let spec = support::on_sale_for_a_day(fixtures::stadium("watched", 1, 1, 10, 0));
+    support::create_event(&client, &spec).await;
+    let mut exported = Vec::new();
+    for node in cluster.nodes.values() {
+        exported.extend(Scrape::of(&node.http).await.families);
+    }
+    let wanted = dashboard_metrics();
+    assert!(wanted.len() >= 10, "the dashboard queries {wanted:?}");
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|name| !exported.contains(name))
+        .collect();
+    assert!(missing.is_empty(), "not exported by any node: {missing:?}");
 }
