@@ -18,6 +18,9 @@ the first failure:
                                      throwaway 3-node cluster; see its --help)
   cluster-scripts/bench.sh --smoke  (every workload on Boxoffice, etcd, PostgreSQL and Redis at
                                      small sizes; any invariant violation fails it)
+  cluster-scripts/operations-check.sh
+                                    (a rolling restart under an on-sale: no lost order, no
+                                     unresolved outcome, every replica audited)
   cluster-scripts/jepsen.sh --short (3 nodes in network namespaces under partitions, kill -9
                                      and pause; every history checked; an unsafe build must
                                      be caught; see its --help)
@@ -27,6 +30,7 @@ Environment:
   CARGO_TARGET_DIR               build directory (default ${XDG_CACHE_HOME:-$HOME/.cache}/boxoffice/target)
   BOXOFFICE_SKIP_SCHEMATHESIS=1  skip schemathesis
   BOXOFFICE_SKIP_BENCH=1         skip the benchmark smoke run
+  BOXOFFICE_SKIP_OPERATIONS=1    skip the operations check
   BOXOFFICE_SKIP_JEPSEN=1        skip the Jepsen suite
 USAGE
 }
@@ -90,6 +94,11 @@ if [[ "${BOXOFFICE_SKIP_BENCH:-0}" == "1" ]]; then
     log "skipping the benchmark smoke run (BOXOFFICE_SKIP_BENCH=1)"
 else
     run cluster-scripts/bench.sh --smoke --skip-build
+fi
+if [[ "${BOXOFFICE_SKIP_OPERATIONS:-0}" == "1" ]]; then
+    log "skipping the operations check (BOXOFFICE_SKIP_OPERATIONS=1)"
+else
+    run env BOXOFFICE_SKIP_BUILD=1 cluster-scripts/operations-check.sh
 fi
 if [[ "${BOXOFFICE_SKIP_JEPSEN:-0}" == "1" ]]; then
     log "skipping the Jepsen suite (BOXOFFICE_SKIP_JEPSEN=1)"

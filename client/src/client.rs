@@ -112,6 +112,9 @@ pub enum Consistency {
     Stale,
 }
 
+/// Group 0: the cluster map.
+const META_GROUP_ID: u64 = 0;
+
 /// Where a request should go first.
 #[derive(Debug, Clone)]
 enum Route {
@@ -203,6 +206,15 @@ no_route_reply!(proto::AuditReply);
 impl Reply for proto::ClusterStatusReply {
     fn group(&self) -> Option<u64> {
         None
+    }
+    fn meta_index(&self) -> u64 {
+        self.meta_index
+    }
+}
+
+impl Reply for proto::SetNodeDrainingReply {
+    fn group(&self) -> Option<u64> {
+        Some(META_GROUP_ID)
     }
     fn meta_index(&self) -> u64 {
         self.meta_index
@@ -1061,6 +1073,22 @@ impl Client {
     }
 
     /// Creates a new cluster of `nodes` with `data_groups` data groups (once).
+    /// Marks node `node_id` draining (its leaderships move to other replicas) or no longer
+    /// draining; answers with every node draining after the change. Sent to group 0's leader.
+    pub async fn set_node_draining(
+        &self,
+        node_id: u64,
+        draining: bool,
+    ) -> Result<proto::SetNodeDrainingReply, ClientError> {
+        self.call(
+            Route::Group(META_GROUP_ID),
+            None,
+            |_| proto::SetNodeDrainingRequest { node_id, draining },
+            |mut c, r| async move { c.set_node_draining(r).await },
+        )
+        .await
+    }
+
     pub async fn bootstrap(
         &self,
         nodes: Vec<proto::NodeInfo>,

@@ -929,6 +929,7 @@ impl Boxoffice for ApiService {
                     node_id,
                     grpc_address: a.grpc.clone(),
                     http_address: a.http.clone(),
+                    draining: map.draining.contains(&node_id),
                 })
                 .collect(),
             groups,
@@ -1061,6 +1062,52 @@ impl Boxoffice for ApiService {
                 }
                 Err(BootstrapError::NoLeader) => Err(ApiError::NoLeader { group: META_GROUP }),
                 Err(BootstrapError::Raft(message)) => Err(ApiError::Unavailable(message)),
+            }
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn set_node_draining(
+        &self,
+        request: Request<proto::SetNodeDrainingRequest>,
+    ) -> ApiResult<proto::SetNodeDrainingReply> {
+        let request = request.into_inner();
+        let command = MetaCommand::SetDraining {
+            node: request.node_id,
+            draining: request.draining,
+        };
+        let result = async {
+            // Group 0 is usually quiet: its leader's write lease has lapsed (see the proposer).
+            crate::raft::proposer::renew_write_lease(&self.node.meta).await;
+            let written = self
+                .node
+                .meta
+                .client_write(Proposal::Cluster(command))
+                .await
+                .map_err(|e| match e.forward_to_leader() {
+                    Some(forward) => self.not_leader(META_GROUP, forward.leader_id),
+                    None => ApiError::Unavailable(e.to_string()),
+                })?;
+            match written.data {
+                ProposalOutcomes::Cluster(MetaOutcome::Draining { nodes }) => {
+                    tracing::info!(
+                        node = request.node_id,
+                        draining = request.draining,
+                        ?nodes,
+                        "draining changed"
+                    );
+                    Ok(proto::SetNodeDrainingReply {
+                        draining: nodes.into_iter().collect(),
+                        meta_index: written.log_id.index,
+                    })
+                }
+                ProposalOutcomes::Cluster(MetaOutcome::Refused(MetaRefusal::NotBootstrapped)) => {
+                    Err(ApiError::NotBootstrapped)
+                }
+                ProposalOutcomes::Cluster(MetaOutcome::Refused(refusal)) => {
+                    Err(ApiError::InvalidArgument(refusal.to_string()))
+                }
+                other => Err(ApiError::Internal(format!("draining answered {other:?}"))),
             }
         };
         result.await.map(Response::new).map_err(|e| self.fail(e))

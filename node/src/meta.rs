@@ -6,8 +6,12 @@
 //! groups round-robin over the nodes (so replicas and preferred leaderships are even); a dedicated
 //! group takes the nodes with the fewest replicas, and the fewest preferred leaderships for its
 //! leader. An event goes to the shared group with the fewest seats unless it asks for its own.
+//!
+//! Draining: an operator marks a node draining before stopping it; each group's leadership then
+//! goes to its first replica that is not draining (`ClusterMap::leader_choice`), so the node leads
+//! nothing when it stops, and comes back when it is undrained.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use boxoffice_statemachine::EventId;
 use serde::{Deserialize, Serialize};
@@ -63,6 +67,8 @@ pub struct ClusterMap {
     pub nodes: BTreeMap<u64, NodeAddress>,
     pub groups: BTreeMap<GroupId, GroupPlacement>,
     pub events: BTreeMap<EventId, GroupId>,
+    /// Nodes being drained: they keep their replicas but lead no group (never all nodes).
+    pub draining: BTreeSet<u64>,
 }
 
 /// A change to the cluster map; it enters group 0's log.
@@ -80,13 +86,24 @@ pub enum MetaCommand {
         seats: u64,
         dedicated: bool,
     },
+    /// Marks `node` draining (its leaderships move to other replicas) or not.
+    SetDraining { node: u64, draining: bool },
 }
 
 /// What a meta command did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaOutcome {
-    Bootstrapped { data_groups: u32 },
-    Placed { group: GroupId, new: bool },
+    Bootstrapped {
+        data_groups: u32,
+    },
+    Placed {
+        group: GroupId,
+        new: bool,
+    },
+    /// The nodes draining after the change.
+    Draining {
+        nodes: BTreeSet<u64>,
+    },
     Refused(MetaRefusal),
 }
 
@@ -125,6 +142,7 @@ impl ClusterMap {
                 seats,
                 dedicated,
             } => self.place(event, *seats, *dedicated),
+            MetaCommand::SetDraining { node, draining } => self.set_draining(*node, *draining),
         };
         match outcome {
             Ok(outcome) => {
@@ -215,6 +233,44 @@ impl ClusterMap {
         Ok(MetaOutcome::Placed { group, new: true })
     }
 
+    fn set_draining(&mut self, node: u64, draining: bool) -> Result<MetaOutcome, MetaRefusal> {
+        if !self.bootstrapped {
+            return Err(MetaRefusal::NotBootstrapped);
+        }
+        if !self.nodes.contains_key(&node) {
+            return Err(MetaRefusal::Invalid(format!(
+                "no node {node} in the cluster"
+            )));
+        }
+        if draining {
+            let others_lead = self
+                .nodes
+                .keys()
+                .any(|&id| id != node && !self.draining.contains(&id));
+            if !others_lead {
+                return Err(MetaRefusal::Invalid(format!(
+                    "draining node {node} would leave no node to lead"
+                )));
+            }
+            self.draining.insert(node);
+        } else {
+            self.draining.remove(&node);
+        }
+        Ok(MetaOutcome::Draining {
+            nodes: self.draining.clone(),
+        })
+    }
+
+    /// The replica of `placement` that should lead it: the first one not draining (none when
+    /// every replica is draining).
+    pub fn leader_choice(&self, placement: &GroupPlacement) -> Option<u64> {
+        placement
+            .replicas
+            .iter()
+            .copied()
+            .find(|node| !self.draining.contains(node))
+    }
+
     /// The shared group with the fewest seats, then the fewest events, then the lowest id.
     fn least_loaded_group(&self) -> Option<GroupId> {
         self.groups
@@ -269,6 +325,16 @@ impl ClusterMap {
 
     /// Panics if the map contradicts itself: a broken map would route sales to the wrong group.
     pub fn assert_consistent(&self) {
+        for node in &self.draining {
+            assert!(
+                self.nodes.contains_key(node),
+                "unknown node {node} is draining"
+            );
+        }
+        assert!(
+            self.nodes.is_empty() || self.draining.len() < self.nodes.len(),
+            "every node is draining"
+        );
         let mut counted: BTreeMap<GroupId, u32> = BTreeMap::new();
         for (event, group) in &self.events {
             let placement = self.groups.get(group).unwrap_or_else(|| {
@@ -491,5 +557,68 @@ mod tests {
         let mut map = bootstrapped(3, 1);
         map.events.insert(EventId::new("x").unwrap(), 9);
         map.assert_consistent();
+    }
+
+    fn drain(map: &mut ClusterMap, node: u64, draining: bool) -> MetaOutcome {
+        map.apply(&MetaCommand::SetDraining { node, draining })
+    }
+
+    #[test]
+    fn a_draining_node_hands_each_group_to_its_next_replica_and_gets_it_back() {
+        let mut map = bootstrapped(3, 3);
+        let choices = |map: &ClusterMap| -> Vec<Option<u64>> {
+            map.groups.values().map(|g| map.leader_choice(g)).collect()
+        };
+        assert_eq!(choices(&map), [Some(1), Some(2), Some(3)]);
+        assert_eq!(
+            drain(&mut map, 2, true),
+            MetaOutcome::Draining {
+                nodes: BTreeSet::from([2])
+            }
+        );
+        // Group 2's replicas are 2, 3, 1: it goes to 3; the others keep their leaders.
+        assert_eq!(choices(&map), [Some(1), Some(3), Some(3)]);
+        // Draining again changes nothing.
+        assert_eq!(
+            drain(&mut map, 2, true),
+            MetaOutcome::Draining {
+                nodes: BTreeSet::from([2])
+            }
+        );
+        assert_eq!(
+            drain(&mut map, 2, false),
+            MetaOutcome::Draining {
+                nodes: BTreeSet::new()
+            }
+        );
+        assert_eq!(choices(&map), [Some(1), Some(2), Some(3)]);
+    }
+
+    #[test]
+    fn draining_refuses_unknown_nodes_the_last_leader_and_an_unbootstrapped_map() {
+        let mut empty = ClusterMap::default();
+        assert_eq!(
+            drain(&mut empty, 1, true),
+            MetaOutcome::Refused(MetaRefusal::NotBootstrapped)
+        );
+        let mut map = bootstrapped(3, 3);
+        assert!(matches!(
+            drain(&mut map, 9, true),
+            MetaOutcome::Refused(MetaRefusal::Invalid(reason)) if reason.contains("no node 9")
+        ));
+        assert!(matches!(
+            drain(&mut map, 1, true),
+            MetaOutcome::Draining { .. }
+        ));
+        assert!(matches!(
+            drain(&mut map, 2, true),
+            MetaOutcome::Draining { .. }
+        ));
+        let before = map.clone();
+        assert!(matches!(
+            drain(&mut map, 3, true),
+            MetaOutcome::Refused(MetaRefusal::Invalid(reason)) if reason.contains("no node to lead")
+        ));
+        assert_eq!(map, before, "a refusal changes nothing");
     }
 }

@@ -567,8 +567,10 @@ async fn reconciler(state: Arc<NodeState>) {
     }
 }
 
-/// Hands each group's leadership to its preferred leader once that replica has caught up, so
-/// leaderships stay spread over the nodes as the map placed them.
+/// Hands each group's leadership to its chosen leader (the first replica not draining, see
+/// `ClusterMap::leader_choice`) once that replica has caught up, so leaderships stay spread over
+/// the nodes as the map placed them and leave draining nodes. Group 0 leaves a draining node for
+/// any caught-up voter that is not draining.
 async fn leader_balancer(state: Arc<NodeState>) {
     let mut ticker = tokio::time::interval(LEADER_BALANCE_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -576,32 +578,51 @@ async fn leader_balancer(state: Arc<NodeState>) {
         ticker.tick().await;
         let view = state.map();
         for (group, placement) in view.map.groups_of(state.id) {
-            let Some(preferred) = placement.preferred_leader() else {
+            let Some(chosen) = view.map.leader_choice(placement) else {
                 continue;
             };
-            if preferred == state.id {
+            if chosen == state.id {
                 continue;
             }
-            let Some((raft, _)) = state.data_group(group) else {
-                continue;
-            };
-            let caught_up = {
-                let metrics = crate::raft::metrics(&raft);
-                metrics.state == ServerState::Leader
-                    && metrics.replication.as_ref().is_some_and(|progress| {
-                        progress.get(&preferred).is_some_and(|matched| {
-                            matched.as_ref().map(|l| l.index) == metrics.last_log_index
-                        })
-                    })
-            };
-            if caught_up {
-                tracing::info!(
-                    group,
-                    to = preferred,
-                    "handing leadership to the preferred leader"
-                );
-                let _ = raft.trigger().transfer_leader(preferred).await;
+            if let Some((raft, _)) = state.data_group(group) {
+                hand_over(&raft, group, &[chosen]).await;
             }
         }
+        if view.map.draining.contains(&state.id) {
+            let others: Vec<u64> = view
+                .map
+                .nodes
+                .keys()
+                .copied()
+                .filter(|id| *id != state.id && !view.map.draining.contains(id))
+                .collect();
+            hand_over(&state.meta, META_GROUP, &others).await;
+        }
+    }
+}
+
+/// If this node leads `raft`'s group, transfers the leadership to the first of `to` whose log has
+/// caught up with the leader's.
+async fn hand_over(raft: &GroupRaft, group: GroupId, to: &[u64]) {
+    let target = {
+        let metrics = crate::raft::metrics(raft);
+        if metrics.state != ServerState::Leader {
+            return;
+        }
+        let Some(progress) = metrics.replication.as_ref() else {
+            return;
+        };
+        to.iter().copied().find(|node| {
+            progress
+                .get(node)
+                .is_some_and(|matched| matched.as_ref().map(|l| l.index) == metrics.last_log_index)
+        })
+    };
+    if let Some(target) = target {
+        tracing::info!(group, to = target, "handing leadership over");
+        // A quiet group's followers may not have heard from this leader since they restarted;
+        // the target takes a transfer only from the leader it knows, so make it hear first.
+        crate::raft::proposer::renew_write_lease(raft).await;
+        let _ = raft.trigger().transfer_leader(target).await;
     }
 }

@@ -97,6 +97,11 @@ enum Command {
     Status,
     /// Audits every replica of every group: invariants and state hashes.
     Audit(cluster::AuditArgs),
+    /// Marks a node draining: its leaderships move to other replicas and it gets none (before
+    /// stopping it). `boxctl status` shows when it leads nothing.
+    Drain(cluster::NodeArg),
+    /// Ends a node's draining: leaderships come back to it as placed.
+    Undrain(cluster::NodeArg),
     /// Creates an event from a .toml or .json file (the shape of EventSpec).
     CreateEvent(commands::CreateEventArgs),
     /// Creates a stadium event (fixtures::stadium), handy for demos.
@@ -147,6 +152,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::WaitReady(args) => cluster::wait_ready(&global, args).await,
         Command::Status => cluster::status(&global).await,
         Command::Audit(args) => cluster::audit(&global, args).await,
+        Command::Drain(args) => cluster::set_draining(&global, args, true).await,
+        Command::Undrain(args) => cluster::set_draining(&global, args, false).await,
         Command::CreateEvent(args) => commands::create_event(&global, args).await,
         Command::CreateStadium(args) => commands::create_stadium(&global, args).await,
         Command::Open(args) => commands::set_status(&global, args, StatusChange::Open).await,

@@ -259,7 +259,7 @@ fn encoded_size(pending: &Pending) -> usize {
 /// while idle: before writing, a leader whose acknowledgement is older than half the lease renews it
 /// with one read-index round (a heartbeat to the followers). Under load the lease stays fresh and
 /// this costs a metrics read.
-async fn renew_write_lease(raft: &GroupRaft) {
+pub(crate) async fn renew_write_lease(raft: &GroupRaft) {
     let stale = {
         use openraft::async_runtime::watch::WatchReceiver;
         let half_lease = std::time::Duration::from_millis(raft.config().election_timeout_max / 2);

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use boxoffice_client::{proto, Client, ClientOptions};
@@ -127,6 +127,7 @@ impl ProcessCluster {
                 node_id: n.id,
                 grpc_address: n.grpc.clone(),
                 http_address: n.http.clone(),
+                draining: false,
             })
             .collect();
         cluster
@@ -160,13 +161,17 @@ impl ProcessCluster {
     pub async fn restart(&mut self, id: u64) {
         let node = self.nodes.get_mut(&id).expect("a known node");
         assert!(node.child.is_none(), "node {id} is running");
-        let log = std::fs::File::create(self.dir.path().join(format!("node-{id}.log")))
+        // The node logs to stdout: both streams go to its log, kept across restarts.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("node-{id}.log")))
             .expect("a log file");
         let child = Command::new(env!("CARGO_BIN_EXE_boxofficed"))
             .arg("--config")
             .arg(&node.config)
             .env("BOXOFFICE_LOG", "info,openraft=warn")
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().expect("a second handle on the log"))
             .stderr(log)
             .spawn()
             .expect("spawn boxofficed");

@@ -1,4 +1,5 @@
-//! The cluster subcommands of boxctl: bootstrap, wait-ready, status (with warnings) and audit.
+//! The cluster subcommands of boxctl: bootstrap, wait-ready, status (with warnings), audit, and
+//! draining a node.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -24,6 +25,42 @@ pub struct BootstrapArgs {
     data_groups: u32,
 }
 
+#[derive(Debug, Args)]
+pub struct NodeArg {
+    /// The node's id.
+    node_id: u64,
+}
+
+pub async fn set_draining(global: &Global, args: NodeArg, draining: bool) -> anyhow::Result<Exit> {
+    let client = global.client()?;
+    match client.set_node_draining(args.node_id, draining).await {
+        Ok(reply) => {
+            if global.json {
+                println!(
+                    "{}",
+                    json!({ "node_id": args.node_id, "draining": reply.draining, "meta_index": reply.meta_index })
+                );
+            } else {
+                let verb = if draining {
+                    "draining"
+                } else {
+                    "no longer draining"
+                };
+                println!(
+                    "node {} is {verb}; draining now: {:?} (meta index {})",
+                    args.node_id, reply.draining, reply.meta_index
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        Err(ClientError::InvalidArgument(reason)) => {
+            eprintln!("boxctl: refused: {reason}");
+            Ok(Exit::Rejected)
+        }
+        Err(error) => Err(error).context("set the node's draining"),
+    }
+}
+
 fn parse_node(text: &str) -> Result<proto::NodeInfo, String> {
     let (id, addresses) = text
         .split_once('=')
@@ -42,6 +79,7 @@ fn parse_node(text: &str) -> Result<proto::NodeInfo, String> {
         node_id,
         grpc_address: grpc.trim().to_string(),
         http_address: http.trim().to_string(),
+        draining: false,
     })
 }
 
@@ -279,12 +317,20 @@ fn warnings(view: &View) -> Vec<String> {
             }
         }
     }
-    // Leaders can only be spread over the nodes that are up.
+    for node in view.base.nodes.iter().filter(|n| n.draining) {
+        if let Some(count) = led.get(&node.node_id).filter(|&&count| count > 0) {
+            warnings.push(format!(
+                "node {} is draining but still leads {count} group(s)",
+                node.node_id
+            ));
+        }
+    }
+    // Leaders can only be spread over the nodes that are up and not draining.
     let live = view
         .base
         .nodes
         .iter()
-        .filter(|n| view.reachable(n.node_id))
+        .filter(|n| view.reachable(n.node_id) && !n.draining)
         .count()
         .clamp(1, nodes);
     let groups = view.base.groups.len();
@@ -345,6 +391,7 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
                 "grpc_address": n.grpc_address,
                 "http_address": n.http_address,
                 "reachable": view.reachable(n.node_id),
+                "draining": n.draining,
                 "leads": base.groups.iter().filter(|g| view.leader_view(g).leader_id == Some(n.node_id)).count(),
                 "quiet_groups": view.quiet_groups(n.node_id),
             })).collect::<Vec<_>>(),
@@ -365,7 +412,7 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
     );
     println!();
     println!(
-        "{:<5} {:<22} {:<22} {:<12} {:>5} {:>6}",
+        "{:<5} {:<22} {:<22} {:<14} {:>5} {:>6}",
         "NODE", "GRPC", "HTTP", "STATE", "LEADS", "QUIET"
     );
     for node in &base.nodes {
@@ -374,16 +421,17 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
             .iter()
             .filter(|g| view.leader_view(g).leader_id == Some(node.node_id))
             .count();
-        let state = if view.reachable(node.node_id) {
-            "up"
-        } else {
-            "UNREACHABLE"
+        let state = match (view.reachable(node.node_id), node.draining) {
+            (true, false) => "up",
+            (true, true) => "up,draining",
+            (false, false) => "UNREACHABLE",
+            (false, true) => "DOWN,draining",
         };
         let quiet = view
             .quiet_groups(node.node_id)
             .map_or("?".to_string(), |q| q.to_string());
         println!(
-            "{:<5} {:<22} {:<22} {:<12} {:>5} {:>6}",
+            "{:<5} {:<22} {:<22} {:<14} {:>5} {:>6}",
             node.node_id, node.grpc_address, node.http_address, state, leads, quiet
         );
     }
