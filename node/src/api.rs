@@ -283,6 +283,21 @@ impl ApiService {
             seats,
             dedicated,
         };
+        match self.change_map(command).await?.0 {
+            MetaOutcome::Placed { group, .. } => {
+                tracing::info!(%event, group, dedicated, "event placed");
+                Ok(group)
+            }
+            MetaOutcome::Refused(refusal) => Err(ApiError::Unavailable(refusal.to_string())),
+            other => Err(ApiError::Internal(format!("placement answered {other:?}"))),
+        }
+    }
+
+    /// Commits `command` to the cluster map (group 0) through this node, its leader; answers
+    /// with the map's outcome and the log index that carried it. Not bootstrapped is an error.
+    async fn change_map(&self, command: MetaCommand) -> Result<(MetaOutcome, u64), ApiError> {
+        // Group 0 is usually quiet: its leader's write lease has lapsed (see the proposer).
+        crate::raft::proposer::renew_write_lease(&self.node.meta).await;
         let written = self
             .node
             .meta
@@ -293,17 +308,13 @@ impl ApiService {
                 None => ApiError::Unavailable(e.to_string()),
             })?;
         match written.data {
-            ProposalOutcomes::Cluster(MetaOutcome::Placed { group, .. }) => {
-                tracing::info!(%event, group, dedicated, "event placed");
-                Ok(group)
-            }
             ProposalOutcomes::Cluster(MetaOutcome::Refused(MetaRefusal::NotBootstrapped)) => {
                 Err(ApiError::NotBootstrapped)
             }
-            ProposalOutcomes::Cluster(MetaOutcome::Refused(refusal)) => {
-                Err(ApiError::Unavailable(refusal.to_string()))
-            }
-            other => Err(ApiError::Internal(format!("placement answered {other:?}"))),
+            ProposalOutcomes::Cluster(outcome) => Ok((outcome, written.log_id.index)),
+            other => Err(ApiError::Internal(format!(
+                "the cluster map answered {other:?}"
+            ))),
         }
     }
 
@@ -1077,19 +1088,8 @@ impl Boxoffice for ApiService {
             draining: request.draining,
         };
         let result = async {
-            // Group 0 is usually quiet: its leader's write lease has lapsed (see the proposer).
-            crate::raft::proposer::renew_write_lease(&self.node.meta).await;
-            let written = self
-                .node
-                .meta
-                .client_write(Proposal::Cluster(command))
-                .await
-                .map_err(|e| match e.forward_to_leader() {
-                    Some(forward) => self.not_leader(META_GROUP, forward.leader_id),
-                    None => ApiError::Unavailable(e.to_string()),
-                })?;
-            match written.data {
-                ProposalOutcomes::Cluster(MetaOutcome::Draining { nodes }) => {
+            match self.change_map(command).await? {
+                (MetaOutcome::Draining { nodes }, meta_index) => {
                     tracing::info!(
                         node = request.node_id,
                         draining = request.draining,
@@ -1098,16 +1098,13 @@ impl Boxoffice for ApiService {
                     );
                     Ok(proto::SetNodeDrainingReply {
                         draining: nodes.into_iter().collect(),
-                        meta_index: written.log_id.index,
+                        meta_index,
                     })
                 }
-                ProposalOutcomes::Cluster(MetaOutcome::Refused(MetaRefusal::NotBootstrapped)) => {
-                    Err(ApiError::NotBootstrapped)
-                }
-                ProposalOutcomes::Cluster(MetaOutcome::Refused(refusal)) => {
+                (MetaOutcome::Refused(refusal), _) => {
                     Err(ApiError::InvalidArgument(refusal.to_string()))
                 }
-                other => Err(ApiError::Internal(format!("draining answered {other:?}"))),
+                (other, _) => Err(ApiError::Internal(format!("draining answered {other:?}"))),
             }
         };
         result.await.map(Response::new).map_err(|e| self.fail(e))
