@@ -3,6 +3,7 @@
 //! openraft upgrade stays here.
 
 pub mod admission;
+pub mod append_batch;
 pub mod expiry;
 pub mod log_store;
 pub mod proposer;

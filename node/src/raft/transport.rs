@@ -1,11 +1,13 @@
 //! Raft traffic over gRPC: the server side that routes each message to its group's Raft, and the
-//! client side (openraft's network) that shares one HTTP/2 channel per peer node among all groups.
+//! client side (openraft's network) that shares one HTTP/2 channel per peer node among all groups,
+//! and sends their appends in batches per peer (`append_batch`).
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use futures_util::StreamExt;
 use openraft::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
@@ -19,6 +21,7 @@ use openraft::{BasicNode, OptionalSend, Raft};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::append_batch::{AppendBatcher, APPEND_BATCH_MESSAGES_MAX};
 use super::quiesce::{BeatRefused, Quiescence};
 use super::state_machine::StateMachine;
 use super::{decode, encode, TypeConfig};
@@ -32,7 +35,10 @@ pub mod pb {
 
 use pb::raft_transport_client::RaftTransportClient;
 use pb::raft_transport_server::{RaftTransport, RaftTransportServer};
-use pb::{NodeBeat, RaftMessage, SnapshotChunk};
+use pb::{
+    raft_batch_answer, NodeBeat, RaftBatch, RaftBatchAnswer, RaftBatchError, RaftBatchReply,
+    RaftMessage, SnapshotChunk,
+};
 
 /// Largest Raft message (an append batch, a snapshot chunk) on the wire, in bytes.
 pub const RAFT_MESSAGE_BYTES_MAX: usize = 64 * 1024 * 1024;
@@ -138,6 +144,21 @@ impl RaftService {
             .get(group)
             .ok_or_else(|| Status::not_found(format!("group {group} is not hosted here")))
     }
+
+    /// One group's AppendEntries (alone or in a batch).
+    async fn append(&self, message: RaftMessage) -> Result<RaftMessage, Status> {
+        let raft = self.group(message.group)?;
+        let rpc: AppendEntriesRequest<TypeConfig> =
+            decode(&message.payload).map_err(bad_payload)?;
+        let response = raft
+            .append_entries(rpc)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        if response.is_success() {
+            self.groups.heard_from_leader(message.group);
+        }
+        Ok(reply(message.group, &response).into_inner())
+    }
 }
 
 fn bad_payload(e: std::io::Error) -> Status {
@@ -157,18 +178,34 @@ impl RaftTransport for RaftService {
         &self,
         request: Request<RaftMessage>,
     ) -> Result<Response<RaftMessage>, Status> {
-        let message = request.into_inner();
-        let raft = self.group(message.group)?;
-        let rpc: AppendEntriesRequest<TypeConfig> =
-            decode(&message.payload).map_err(bad_payload)?;
-        let response = raft
-            .append_entries(rpc)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        if response.is_success() {
-            self.groups.heard_from_leader(message.group);
+        self.append(request.into_inner()).await.map(Response::new)
+    }
+
+    async fn append_entries_batch(
+        &self,
+        request: Request<RaftBatch>,
+    ) -> Result<Response<RaftBatchReply>, Status> {
+        let messages = request.into_inner().messages;
+        if messages.len() > APPEND_BATCH_MESSAGES_MAX {
+            return Err(Status::invalid_argument(format!(
+                "a batch carries at most {APPEND_BATCH_MESSAGES_MAX} appends, this one {}",
+                messages.len()
+            )));
         }
-        Ok(reply(message.group, &response))
+        let results = join_all(messages.into_iter().map(|m| self.append(m))).await;
+        let answers = results
+            .into_iter()
+            .map(|result| RaftBatchAnswer {
+                result: Some(match result {
+                    Ok(reply) => raft_batch_answer::Result::Reply(reply),
+                    Err(status) => raft_batch_answer::Result::Error(RaftBatchError {
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                    }),
+                }),
+            })
+            .collect();
+        Ok(Response::new(RaftBatchReply { answers }))
     }
 
     async fn vote(&self, request: Request<RaftMessage>) -> Result<Response<RaftMessage>, Status> {
@@ -256,6 +293,8 @@ impl RaftTransport for RaftService {
 #[derive(Debug, Clone, Default)]
 pub struct PeerChannels {
     channels: Arc<RwLock<BTreeMap<String, Channel>>>,
+    /// One append batcher per peer address, shared by every group.
+    appends: Arc<RwLock<BTreeMap<String, AppendBatcher>>>,
 }
 
 impl PeerChannels {
@@ -278,6 +317,25 @@ impl PeerChannels {
         let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
         let channel = channels.entry(addr.to_owned()).or_insert(channel).clone();
         Ok(Self::wrap(channel))
+    }
+
+    /// The append batcher towards the peer at `addr` (started on first use).
+    pub(crate) fn appends(&self, addr: &str) -> Result<AppendBatcher, String> {
+        if let Some(batcher) = self
+            .appends
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(addr)
+        {
+            return Ok(batcher.clone());
+        }
+        let client = self.client(addr)?;
+        let mut appends = self.appends.write().unwrap_or_else(|p| p.into_inner());
+        let batcher = appends
+            .entry(addr.to_owned())
+            .or_insert_with(|| AppendBatcher::start(client))
+            .clone();
+        Ok(batcher)
     }
 
     fn wrap(channel: Channel) -> RaftTransportClient<Channel> {
@@ -308,6 +366,7 @@ impl RaftNetworkFactory<TypeConfig> for GroupNetwork {
             group: self.group,
             target,
             client: self.channels.client(&node.addr),
+            appends: self.channels.appends(&node.addr),
         }
     }
 }
@@ -318,6 +377,7 @@ pub struct PeerLink {
     group: GroupId,
     target: u64,
     client: Result<RaftTransportClient<Channel>, String>,
+    appends: Result<AppendBatcher, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -358,20 +418,36 @@ impl PeerLink {
         option: &RPCOption,
         kind: Rpc,
     ) -> Result<Resp, RPCError<TypeConfig>> {
-        let mut client = self.client()?;
-        let mut request = Request::new(RaftMessage {
+        let message = RaftMessage {
             group: self.group,
             payload: encode(rpc),
-        });
-        request.set_timeout(option.hard_ttl());
-        let response = match kind {
-            Rpc::AppendEntries => client.append_entries(request).await,
-            Rpc::Vote => client.vote(request).await,
-            Rpc::TransferLeader => client.transfer_leader(request).await,
         };
-        let message = response
-            .map_err(|status| self.status_error(&status))?
-            .into_inner();
+        let ttl = option.hard_ttl();
+        let unary = |message| {
+            let mut request = Request::new(message);
+            request.set_timeout(ttl);
+            request
+        };
+        let response = match kind {
+            Rpc::AppendEntries => {
+                let appends = self
+                    .appends
+                    .clone()
+                    .map_err(|e| Unreachable::new(&LinkError(e)))?;
+                appends.append(message, ttl).await
+            }
+            Rpc::Vote => self
+                .client()?
+                .vote(unary(message))
+                .await
+                .map(Response::into_inner),
+            Rpc::TransferLeader => self
+                .client()?
+                .transfer_leader(unary(message))
+                .await
+                .map(Response::into_inner),
+        };
+        let message = response.map_err(|status| self.status_error(&status))?;
         decode(&message.payload).map_err(|e| RPCError::Network(NetworkError::new(&e)))
     }
 }
