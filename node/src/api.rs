@@ -18,6 +18,7 @@ use futures_util::future::join_all;
 use openraft::{ReadPolicy, ServerState};
 use prost::Message;
 use tonic::{Code, Request, Response, Status};
+use tracing::Instrument;
 
 use crate::meta::{MetaCommand, MetaOutcome, MetaRefusal, NodeAddress, META_GROUP};
 use crate::metrics::metrics;
@@ -362,8 +363,11 @@ impl ApiService {
             .action()
             .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
         let operation = action.name();
+        // Whatever is logged while the command is routed and decided names it.
+        let span = tracing::info_span!("command", request_id = %request_id, operation);
         let decided = self
             .decide(request_id, action, options.meta_index_min, placement)
+            .instrument(span)
             .await;
         let result = match &decided {
             Ok((outcome, ..)) => outcome.rejection().map_or("accepted", Rejection::code),

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 /// Shortest API key accepted, in bytes.
@@ -248,6 +248,20 @@ pub struct Flags {
     /// Print the HTTP gateway's OpenAPI document and exit.
     #[arg(long)]
     pub print_openapi: bool,
+    /// How log lines are written to stdout: `text`, or `json` (one object a line, span fields
+    /// such as a command's request id included).
+    #[arg(long, env = "BOXOFFICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The format of the node's log lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl NodeConfig {

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use boxoffice_node::config::{Flags, NodeConfig};
+use boxoffice_node::config::{Flags, LogFormat, NodeConfig};
 use boxoffice_node::node::Node;
 use clap::Parser;
 use tokio::signal::unix::{signal, SignalKind};
@@ -30,13 +30,15 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BOXOFFICE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=error")),
-        )
-        .with_ansi(false)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BOXOFFICE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=error"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false);
+    match flags.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().with_current_span(true).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {

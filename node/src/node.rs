@@ -31,6 +31,8 @@ use crate::waiting_room::RoomKey;
 const EXPIRY_SWEEP_EVERY: Duration = Duration::from_millis(250);
 /// How often a leader checks whether a group's preferred leader should take over.
 const LEADER_BALANCE_EVERY: Duration = Duration::from_secs(2);
+/// A replica is handed a leadership only if its log is at most this many entries behind.
+const HAND_OVER_LAG_ENTRIES_MAX: u64 = 64;
 /// How long bootstrap waits for group 0 to elect a leader.
 const BOOTSTRAP_LEADER_WAIT: Duration = Duration::from_secs(10);
 
@@ -601,8 +603,9 @@ async fn leader_balancer(state: Arc<NodeState>) {
     }
 }
 
-/// If this node leads `raft`'s group, transfers the leadership to the first of `to` whose log has
-/// caught up with the leader's.
+/// If this node leads `raft`'s group, transfers the leadership to the first of `to` whose log is
+/// within [`HAND_OVER_LAG_ENTRIES_MAX`] of the leader's (under load the leader's log is rarely
+/// matched exactly; openraft's target waits for the rest before it stands for election).
 async fn hand_over(raft: &GroupRaft, group: GroupId, to: &[u64]) {
     let target = {
         let metrics = crate::raft::metrics(raft);
@@ -612,10 +615,12 @@ async fn hand_over(raft: &GroupRaft, group: GroupId, to: &[u64]) {
         let Some(progress) = metrics.replication.as_ref() else {
             return;
         };
+        let last = metrics.last_log_index.unwrap_or(0);
         to.iter().copied().find(|node| {
-            progress
-                .get(node)
-                .is_some_and(|matched| matched.as_ref().map(|l| l.index) == metrics.last_log_index)
+            progress.get(node).is_some_and(|matched| {
+                let matched = matched.as_ref().map_or(0, |l| l.index);
+                last.saturating_sub(matched) <= HAND_OVER_LAG_ENTRIES_MAX
+            })
         })
     };
     if let Some(target) = target {
