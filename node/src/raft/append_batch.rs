@@ -72,21 +72,21 @@ async fn run(client: RaftTransportClient<Channel>, mut waiting: mpsc::Receiver<W
     // Set once the peer answers that it has no batch call (an older version during a rolling
     // upgrade): from then on each append goes as its own AppendEntries.
     let unbatched = Arc::new(AtomicBool::new(false));
-    while let Some(first) = waiting.recv().await {
+    // An append that would have taken its batch past the byte bound: it opens the next one.
+    let mut carried: Option<Waiting> = None;
+    loop {
+        let first = match carried.take() {
+            Some(first) => first,
+            None => match waiting.recv().await {
+                Some(first) => first,
+                None => return,
+            },
+        };
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
-        let mut bytes = first.message.payload.len();
-        let mut batch = vec![first];
-        while batch.len() < APPEND_BATCH_MESSAGES_MAX && bytes < APPEND_BATCH_BYTES_MAX {
-            match waiting.try_recv() {
-                Ok(next) => {
-                    bytes += next.message.payload.len();
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
-        }
+        let (batch, overflow) = gather(first, &mut waiting);
+        carried = overflow;
         let client = client.clone();
         let unbatched = unbatched.clone();
         tokio::spawn(async move {
@@ -101,6 +101,27 @@ async fn run(client: RaftTransportClient<Channel>, mut waiting: mpsc::Receiver<W
             }
         });
     }
+}
+
+/// `first` and what is already waiting behind it, within the batch bounds (never waiting for
+/// more); the append that would pass the byte bound comes back to open the next batch.
+fn gather(
+    first: Waiting,
+    waiting: &mut mpsc::Receiver<Waiting>,
+) -> (Vec<Waiting>, Option<Waiting>) {
+    let mut bytes = first.message.payload.len();
+    let mut batch = vec![first];
+    while batch.len() < APPEND_BATCH_MESSAGES_MAX {
+        let Ok(next) = waiting.try_recv() else {
+            break;
+        };
+        bytes += next.message.payload.len();
+        if bytes > APPEND_BATCH_BYTES_MAX {
+            return (batch, Some(next));
+        }
+        batch.push(next);
+    }
+    (batch, None)
 }
 
 /// One batch call; one result per message, in order. Towards a peer without the batch call each
@@ -155,5 +176,61 @@ fn answered(answer: RaftBatchAnswer) -> Result<RaftMessage, Status> {
             Err(Status::new(Code::from_i32(error.code), error.message))
         }
         None => Err(Status::internal("a batch answer carries no result")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(bytes: usize) -> Waiting {
+        Waiting {
+            message: RaftMessage {
+                group: 1,
+                payload: vec![0; bytes],
+            },
+            ttl: Duration::from_secs(1),
+            answer: oneshot::channel().0,
+        }
+    }
+
+    fn sizes(batch: &[Waiting]) -> Vec<usize> {
+        batch.iter().map(|w| w.message.payload.len()).collect()
+    }
+
+    #[test]
+    fn a_batch_takes_what_waits_within_its_bounds_and_carries_the_overflow() {
+        let (queue, mut queued) = mpsc::channel(APPEND_QUEUE_MAX);
+        let half = APPEND_BATCH_BYTES_MAX / 2;
+        for bytes in [10, half, half, 20] {
+            queue
+                .try_send(waiting(bytes))
+                .unwrap_or_else(|_| panic!("room"));
+        }
+        // 10 + half fits; the second half would pass the bound: it opens the next batch.
+        let (batch, carried) = gather(waiting(1), &mut queued);
+        assert_eq!(sizes(&batch), [1, 10, half]);
+        let carried = carried.expect("the overflow is carried");
+        let (batch, carried) = gather(carried, &mut queued);
+        assert_eq!(sizes(&batch), [half, 20]);
+        assert!(carried.is_none());
+        // A single append larger than the bound still goes, alone.
+        let (batch, _) = gather(waiting(APPEND_BATCH_BYTES_MAX * 2), &mut queued);
+        assert_eq!(batch.len(), 1);
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_its_count_of_appends() {
+        let (queue, mut queued) = mpsc::channel(APPEND_QUEUE_MAX);
+        for _ in 0..APPEND_BATCH_MESSAGES_MAX + 5 {
+            queue
+                .try_send(waiting(1))
+                .unwrap_or_else(|_| panic!("room"));
+        }
+        let (batch, carried) = gather(waiting(1), &mut queued);
+        assert_eq!(batch.len(), APPEND_BATCH_MESSAGES_MAX);
+        assert!(carried.is_none());
+        let (rest, _) = gather(waiting(1), &mut queued);
+        assert_eq!(rest.len(), 1 + 6);
     }
 }
