@@ -130,7 +130,9 @@ async fn the_api_routes_refuses_and_reports_as_specified() {
         Some(cluster.nodes[&leader].grpc.as_str())
     );
 
-    // A stale read is served by the replica asked and says so.
+    // A stale read is served by the replica asked and says so (once that replica has applied the
+    // event's creation: a stale read may be behind, which is what it is for).
+    cluster.converged(7).await;
     let seats = raw(&cluster.nodes[&follower].grpc)
         .await
         .get_seat_map(proto::SeatMapRequest {
