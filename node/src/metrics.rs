@@ -1,6 +1,6 @@
 //! The node's Prometheus metrics: what each stage of a command costs (the API, the proposer's
-//! queue, the Raft commit, the apply, the write-ahead-log sync), what the commands decided, and the
-//! per-group Raft state, rendered in the text exposition format for `GET /metrics`.
+//! queue, the Raft commit, the apply, the write-ahead-log sync), what the commands decided, each
+//! group's Raft state and the waiting rooms, in the text exposition format for `GET /metrics`.
 //!
 //! Process-wide, like the clock offset: a production process runs one node. (In-process test
 //! clusters share them; nothing asserts on them there.)
@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use openraft::ServerState;
 use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    exponential_buckets, Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter,
+    IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::node::NodeState;
+use crate::raft::proposer::Clock;
 use crate::raft::transport::GroupRaft;
 
 /// Latency buckets, in seconds: 50 µs to about 52 s, doubling.
@@ -52,8 +53,59 @@ pub struct Metrics {
     pub wal_sync_seconds: Histogram,
     /// Log appends (of every group) made durable by one sync.
     pub wal_sync_appends: Histogram,
+    /// Waiting-room customers admitted by this node's admitters (while it leads their groups).
+    pub admissions_total: IntCounter,
     /// Per hosted group (0 is the cluster map), read from Raft at each scrape.
     groups: GroupGauges,
+    /// Per gated event of a group this node leads, read from its replica at each scrape.
+    rooms: RoomGauges,
+}
+
+/// The waiting rooms of the gated events whose groups this node leads, as of the last scrape.
+#[derive(Debug)]
+struct RoomGauges {
+    /// Customers in the queue not admitted yet.
+    waiting: IntGaugeVec,
+    /// Customers admitted so far (the queue's watermark).
+    admitted: IntGaugeVec,
+}
+
+impl RoomGauges {
+    fn new() -> Result<RoomGauges, prometheus::Error> {
+        let gauge = |name: &str, help: &str| IntGaugeVec::new(Opts::new(name, help), &["event"]);
+        Ok(RoomGauges {
+            waiting: gauge(
+                "waiting_room_customers",
+                "Customers in a gated event's waiting room not admitted yet (reported by its group's leader).",
+            )?,
+            admitted: gauge(
+                "waiting_room_admitted",
+                "Customers a gated event's waiting room has admitted so far (reported by its group's leader).",
+            )?,
+        })
+    }
+
+    fn observe(&self, state: &crate::storage::GroupState) {
+        let now_ms = crate::raft::proposer::SystemClock.now_ms();
+        let rooms = match crate::raft::admission::gated_rooms(state, now_ms) {
+            Ok(rooms) => rooms,
+            Err(error) => {
+                tracing::warn!(group = state.group(), %error, "cannot read the waiting rooms");
+                return;
+            }
+        };
+        for (event, summary) in rooms {
+            let queued = summary.presale_total.saturating_add(summary.later_count);
+            let label = [event.id.as_str()];
+            let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+            self.waiting
+                .with_label_values(&label)
+                .set(gauge(queued.saturating_sub(summary.watermark)));
+            self.admitted
+                .with_label_values(&label)
+                .set(gauge(summary.watermark));
+        }
+    }
 }
 
 /// The Raft state of each group this node hosts, as of the last scrape.
@@ -217,7 +269,12 @@ impl Metrics {
                 "wal_sync_appends",
                 "Log appends (of every group) made durable by one write-ahead-log sync.",
             )?,
+            admissions_total: IntCounter::new(
+                "admissions_total",
+                "Waiting-room customers admitted by this node's admitters.",
+            )?,
             groups: GroupGauges::new()?,
+            rooms: RoomGauges::new()?,
             registry,
         };
         metrics.register()?;
@@ -236,9 +293,12 @@ impl Metrics {
         r.register(Box::new(self.apply_entries.clone()))?;
         r.register(Box::new(self.wal_sync_seconds.clone()))?;
         r.register(Box::new(self.wal_sync_appends.clone()))?;
+        r.register(Box::new(self.admissions_total.clone()))?;
         for gauge in self.groups.all() {
             r.register(Box::new(gauge.clone()))?;
         }
+        r.register(Box::new(self.rooms.waiting.clone()))?;
+        r.register(Box::new(self.rooms.admitted.clone()))?;
         Ok(())
     }
 
@@ -253,15 +313,20 @@ impl Metrics {
     }
 
     /// Reads the Raft state of every group `node` hosts into the group gauges (groups no longer
-    /// hosted disappear from them).
+    /// hosted disappear from them), and the waiting rooms of the groups it leads.
     pub fn observe_groups(&self, node: &NodeState) {
         for gauge in self.groups.all() {
             gauge.reset();
         }
         self.groups.observe(crate::meta::META_GROUP, &node.meta);
+        self.rooms.waiting.reset();
+        self.rooms.admitted.reset();
         for group in node.hosted() {
             if let Some((raft, proposer)) = node.data_group(group) {
                 self.groups.observe(group, &raft);
+                if node.leads(&raft) {
+                    self.rooms.observe(&node.storage.group_state(group));
+                }
                 let waiting = i64::try_from(proposer.load().waiting_commands).unwrap_or(i64::MAX);
                 self.groups
                     .proposer_waiting_commands

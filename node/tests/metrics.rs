@@ -187,10 +187,19 @@ fn dashboard_metrics() -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_grafana_dashboard_queries_only_metrics_a_node_exports() {
     let cluster = ProcessCluster::start(3, 1, 50_000).await;
-    // Labelled families appear once they have a sample: decide one command.
+    // Labelled families appear once they have a sample: decide a command, and queue a customer
+    // in a gated event's waiting room.
     let client = cluster.client();
-    let spec = support::on_sale_for_a_day(fixtures::stadium("watched", 1, 1, 10, 0));
-    support::create_event(&client, &spec).await;
+    let mut spec = support::on_sale_for_a_day(fixtures::stadium("watched", 1, 1, 10, 0));
+    spec.gated = true;
+    let group = support::create_event(&client, &spec).await;
+    let customer = CustomerId::new("fan").unwrap();
+    let event = EventId::new("watched").unwrap();
+    client
+        .join_queue(&client.new_request_id(), &event, &customer)
+        .await
+        .unwrap();
+    cluster.settled_leader(group).await;
     let mut exported = Vec::new();
     for node in cluster.nodes.values() {
         exported.extend(Scrape::of(&node.http).await.families);
@@ -202,4 +211,37 @@ async fn the_grafana_dashboard_queries_only_metrics_a_node_exports() {
         .filter(|name| !exported.contains(name))
         .collect();
     assert!(missing.is_empty(), "not exported by any node: {missing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_leader_reports_its_waiting_rooms() {
+    let cluster = ProcessCluster::start(3, 1, 50_000).await;
+    let client = cluster.client();
+    // Gated, on sale in an hour: every join waits, nobody is admitted meanwhile.
+    let mut spec = support::on_sale_for_a_day(fixtures::stadium("queued", 1, 1, 10, 0));
+    spec.gated = true;
+    spec.on_sale_at_ms = support::now_ms() + 3_600_000;
+    let group = support::create_event(&client, &spec).await;
+    let event = EventId::new("queued").unwrap();
+    const JOINS: u32 = 7;
+    for i in 0..JOINS {
+        let customer = CustomerId::new(format!("fan-{i}")).unwrap();
+        let joined = client
+            .join_queue(&client.new_request_id(), &event, &customer)
+            .await
+            .unwrap();
+        assert!(joined.outcome.rejection().is_none(), "{joined:?}");
+    }
+    let leader = cluster.settled_leader(group).await;
+    for (id, node) in &cluster.nodes {
+        let scrape = Scrape::of(&node.http).await;
+        let waiting = scrape.value("boxoffice_waiting_room_customers{event=\"queued\"}");
+        let admitted = scrape.value("boxoffice_waiting_room_admitted{event=\"queued\"}");
+        if *id == leader {
+            assert_eq!((waiting, admitted), (f64::from(JOINS), 0.0));
+        } else {
+            // Only the group's leader reports its rooms, so a sum over nodes counts each once.
+            assert!(!scrape.samples.keys().any(|k| k.contains("waiting_room")));
+        }
+    }
 }

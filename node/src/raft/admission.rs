@@ -193,7 +193,13 @@ pub fn start_admitter(admitter: Admitter) -> JoinHandle<()> {
                         event: event.id.clone(),
                         customers_max: count,
                     };
-                    pass.propose("admit", action).await;
+                    if let Some(Effect::Admitted { customers, .. }) =
+                        pass.propose("admit", action).await
+                    {
+                        crate::metrics::metrics()
+                            .admissions_total
+                            .inc_by(u64::from(customers));
+                    }
                 }
             }
         }
@@ -201,7 +207,7 @@ pub fn start_admitter(admitter: Admitter) -> JoinHandle<()> {
 }
 
 /// The group's gated events that have a waiting room with customers in it, with its totals.
-fn gated_rooms(
+pub(crate) fn gated_rooms(
     state: &GroupState,
     now_ms: u64,
 ) -> Result<Vec<(EventView, QueueSummary)>, boxoffice_statemachine::StoreError> {
