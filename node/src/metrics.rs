@@ -17,6 +17,7 @@ use prometheus::{
 use crate::node::NodeState;
 use crate::raft::proposer::Clock;
 use crate::raft::transport::GroupRaft;
+use crate::storage::{CF_RAFT_LOG, CF_RAFT_META, CF_STATE};
 
 /// Latency buckets, in seconds: 50 µs to about 52 s, doubling.
 fn seconds_buckets() -> Vec<f64> {
@@ -59,7 +60,21 @@ pub struct Metrics {
     groups: GroupGauges,
     /// Per gated event of a group this node leads, read from its replica at each scrape.
     rooms: RoomGauges,
+    /// Snapshots this node built of its groups, and snapshots it installed from a leader.
+    pub snapshots_total: IntCounterVec,
+    /// RocksDB's own figures per column family (sizes, compaction backlog), read at each scrape.
+    rocksdb: IntGaugeVec,
 }
+
+/// The RocksDB properties reported, per column family (`rocksdb.<name>`).
+const ROCKSDB_PROPERTIES: [&str; 6] = [
+    "total-sst-files-size",
+    "cur-size-all-mem-tables",
+    "estimate-num-keys",
+    "estimate-pending-compaction-bytes",
+    "num-running-compactions",
+    "num-running-flushes",
+];
 
 /// The waiting rooms of the gated events whose groups this node leads, as of the last scrape.
 #[derive(Debug)]
@@ -275,6 +290,20 @@ impl Metrics {
             )?,
             groups: GroupGauges::new()?,
             rooms: RoomGauges::new()?,
+            snapshots_total: IntCounterVec::new(
+                Opts::new(
+                    "snapshots_total",
+                    "Group snapshots this node built (kind=built) or installed from a leader (kind=installed).",
+                ),
+                &["kind"],
+            )?,
+            rocksdb: IntGaugeVec::new(
+                Opts::new(
+                    "rocksdb",
+                    "RocksDB's figures per column family (property rocksdb.<property>).",
+                ),
+                &["cf", "property"],
+            )?,
             registry,
         };
         metrics.register()?;
@@ -299,6 +328,11 @@ impl Metrics {
         }
         r.register(Box::new(self.rooms.waiting.clone()))?;
         r.register(Box::new(self.rooms.admitted.clone()))?;
+        r.register(Box::new(self.snapshots_total.clone()))?;
+        r.register(Box::new(self.rocksdb.clone()))?;
+        for kind in ["built", "installed"] {
+            self.snapshots_total.with_label_values(&[kind]);
+        }
         Ok(())
     }
 
@@ -332,6 +366,26 @@ impl Metrics {
                     .proposer_waiting_commands
                     .with_label_values(&[group.to_string().as_str()])
                     .set(waiting);
+            }
+        }
+    }
+
+    /// Reads RocksDB's figures for every column family of `storage`.
+    pub fn observe_storage(&self, storage: &crate::storage::NodeStorage) {
+        for cf_name in [CF_STATE, CF_RAFT_LOG, CF_RAFT_META] {
+            let cf = storage.cf(cf_name);
+            for property in ROCKSDB_PROPERTIES {
+                let name = format!("rocksdb.{property}");
+                match storage.db().property_int_value_cf(cf, name.as_str()) {
+                    Ok(Some(value)) => self
+                        .rocksdb
+                        .with_label_values(&[cf_name, property])
+                        .set(i64::try_from(value).unwrap_or(i64::MAX)),
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::debug!(%error, property, "cannot read a RocksDB property");
+                    }
+                }
             }
         }
     }

@@ -131,6 +131,13 @@ async fn every_node_reports_its_commands_and_its_groups() {
             "node {id} has applied what the leader has (converged)"
         );
         assert!(scrape.value("boxoffice_wal_sync_seconds_count") > 0.0);
+        // RocksDB's own figures: the state column family holds the event's keys.
+        assert!(
+            scrape.value("boxoffice_rocksdb{cf=\"state\",property=\"estimate-num-keys\"}") > 0.0
+        );
+        assert!(scrape
+            .samples
+            .contains_key("boxoffice_snapshots_total{kind=\"built\"}"));
         // The cluster map's group is hosted everywhere.
         assert!(scrape.value("boxoffice_group_term{group=\"0\"}") >= 1.0);
     }

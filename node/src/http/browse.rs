@@ -273,6 +273,7 @@ pub async fn healthz(State(gateway): State<Arc<Gateway>>) -> Json<Health> {
 pub async fn metrics(State(gateway): State<Arc<Gateway>>) -> impl IntoResponse {
     let metrics = crate::metrics::metrics();
     metrics.observe_groups(&gateway.node);
+    metrics.observe_storage(&gateway.node.storage);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         metrics.render(),

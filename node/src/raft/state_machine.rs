@@ -216,6 +216,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         &mut self,
     ) -> Result<SnapshotOf<TypeConfig, Self::SnapshotData>, io::Error> {
         let (meta, bytes) = super::whole_state_work(|| self.export())?;
+        crate::metrics::metrics()
+            .snapshots_total
+            .with_label_values(&["built"])
+            .inc();
         self.remember(&meta, bytes.clone());
         Ok(SnapshotOf::<TypeConfig, Self::SnapshotData> {
             meta,
@@ -333,6 +337,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     ) -> Result<(), io::Error> {
         let bytes = snapshot.into_inner();
         super::whole_state_work(|| self.replace_state(&bytes))?;
+        crate::metrics::metrics()
+            .snapshots_total
+            .with_label_values(&["installed"])
+            .inc();
         let (applied, _) = self.read_meta()?;
         if applied != meta.last_log_id {
             return Err(io::Error::new(
