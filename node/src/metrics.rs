@@ -112,13 +112,12 @@ impl RoomGauges {
         for (event, summary) in rooms {
             let queued = summary.presale_total.saturating_add(summary.later_count);
             let label = [event.id.as_str()];
-            let gauge = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-            self.waiting
-                .with_label_values(&label)
-                .set(gauge(queued.saturating_sub(summary.watermark)));
-            self.admitted
-                .with_label_values(&label)
-                .set(gauge(summary.watermark));
+            set_gauge(
+                &self.waiting,
+                &label,
+                queued.saturating_sub(summary.watermark),
+            );
+            set_gauge(&self.admitted, &label, summary.watermark);
         }
     }
 }
@@ -202,11 +201,7 @@ impl GroupGauges {
     fn observe(&self, group: u64, raft: &GroupRaft) {
         let m = crate::raft::metrics(raft);
         let label = group.to_string();
-        let set = |gauge: &IntGaugeVec, value: u64| {
-            gauge
-                .with_label_values(&[label.as_str()])
-                .set(i64::try_from(value).unwrap_or(i64::MAX));
-        };
+        let set = |gauge: &IntGaugeVec, value: u64| set_gauge(gauge, &[label.as_str()], value);
         let index = |log_id: Option<&openraft::alias::LogIdOf<crate::raft::TypeConfig>>| {
             log_id.map_or(0, |l| l.index)
         };
@@ -222,9 +217,12 @@ impl GroupGauges {
             // openraft lists the leader itself among the replicas.
             for (follower, matched) in replication.iter().filter(|(id, _)| **id != m.id) {
                 let behind = last.saturating_sub(index(matched.as_ref()));
-                self.replication_lag_entries
-                    .with_label_values(&[label.as_str(), &follower.to_string()])
-                    .set(i64::try_from(behind).unwrap_or(i64::MAX));
+                let follower = follower.to_string();
+                set_gauge(
+                    &self.replication_lag_entries,
+                    &[label.as_str(), follower.as_str()],
+                    behind,
+                );
             }
         }
     }
@@ -361,11 +359,12 @@ impl Metrics {
                 if node.leads(&raft) {
                     self.rooms.observe(&node.storage.group_state(group));
                 }
-                let waiting = i64::try_from(proposer.load().waiting_commands).unwrap_or(i64::MAX);
-                self.groups
-                    .proposer_waiting_commands
-                    .with_label_values(&[group.to_string().as_str()])
-                    .set(waiting);
+                let waiting = u64::try_from(proposer.load().waiting_commands).unwrap_or(u64::MAX);
+                set_gauge(
+                    &self.groups.proposer_waiting_commands,
+                    &[group.to_string().as_str()],
+                    waiting,
+                );
             }
         }
     }
@@ -377,10 +376,7 @@ impl Metrics {
             for property in ROCKSDB_PROPERTIES {
                 let name = format!("rocksdb.{property}");
                 match storage.db().property_int_value_cf(cf, name.as_str()) {
-                    Ok(Some(value)) => self
-                        .rocksdb
-                        .with_label_values(&[cf_name, property])
-                        .set(i64::try_from(value).unwrap_or(i64::MAX)),
+                    Ok(Some(value)) => set_gauge(&self.rocksdb, &[cf_name, property], value),
                     Ok(None) => {}
                     Err(error) => {
                         tracing::debug!(%error, property, "cannot read a RocksDB property");
@@ -399,6 +395,13 @@ impl Metrics {
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// Sets the gauge of `labels` to `value`, saturating at the gauge's largest value.
+fn set_gauge(gauge: &IntGaugeVec, labels: &[&str], value: u64) {
+    gauge
+        .with_label_values(labels)
+        .set(i64::try_from(value).unwrap_or(i64::MAX));
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {

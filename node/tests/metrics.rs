@@ -191,21 +191,36 @@ fn dashboard_metrics() -> Vec<String> {
     names
 }
 
+/// Creates the gated event `id` (on sale from `on_sale_at_ms`) and queues `joins` customers in its
+/// waiting room; returns its group.
+async fn gated_event_with_queue(
+    client: &boxoffice_client::Client,
+    id: &str,
+    on_sale_at_ms: u64,
+    joins: u32,
+) -> u64 {
+    let mut spec = support::on_sale_for_a_day(fixtures::stadium(id, 1, 1, 10, 0));
+    spec.gated = true;
+    spec.on_sale_at_ms = on_sale_at_ms;
+    let group = support::create_event(client, &spec).await;
+    let event = EventId::new(id).unwrap();
+    for i in 0..joins {
+        let customer = CustomerId::new(format!("fan-{i}")).unwrap();
+        let joined = client
+            .join_queue(&client.new_request_id(), &event, &customer)
+            .await
+            .unwrap();
+        assert!(joined.outcome.rejection().is_none(), "{joined:?}");
+    }
+    group
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_grafana_dashboard_queries_only_metrics_a_node_exports() {
     let cluster = ProcessCluster::start(3, 1, 50_000).await;
     // Labelled families appear once they have a sample: decide a command, and queue a customer
     // in a gated event's waiting room.
-    let client = cluster.client();
-    let mut spec = support::on_sale_for_a_day(fixtures::stadium("watched", 1, 1, 10, 0));
-    spec.gated = true;
-    let group = support::create_event(&client, &spec).await;
-    let customer = CustomerId::new("fan").unwrap();
-    let event = EventId::new("watched").unwrap();
-    client
-        .join_queue(&client.new_request_id(), &event, &customer)
-        .await
-        .unwrap();
+    let group = gated_event_with_queue(&cluster.client(), "watched", 0, 1).await;
     cluster.settled_leader(group).await;
     let mut exported = Vec::new();
     for node in cluster.nodes.values() {
@@ -223,22 +238,10 @@ async fn the_grafana_dashboard_queries_only_metrics_a_node_exports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_leader_reports_its_waiting_rooms() {
     let cluster = ProcessCluster::start(3, 1, 50_000).await;
-    let client = cluster.client();
-    // Gated, on sale in an hour: every join waits, nobody is admitted meanwhile.
-    let mut spec = support::on_sale_for_a_day(fixtures::stadium("queued", 1, 1, 10, 0));
-    spec.gated = true;
-    spec.on_sale_at_ms = support::now_ms() + 3_600_000;
-    let group = support::create_event(&client, &spec).await;
-    let event = EventId::new("queued").unwrap();
+    // On sale in an hour: every join waits, nobody is admitted meanwhile.
     const JOINS: u32 = 7;
-    for i in 0..JOINS {
-        let customer = CustomerId::new(format!("fan-{i}")).unwrap();
-        let joined = client
-            .join_queue(&client.new_request_id(), &event, &customer)
-            .await
-            .unwrap();
-        assert!(joined.outcome.rejection().is_none(), "{joined:?}");
-    }
+    let on_sale_at_ms = support::now_ms() + 3_600_000;
+    let group = gated_event_with_queue(&cluster.client(), "queued", on_sale_at_ms, JOINS).await;
     let leader = cluster.settled_leader(group).await;
     for (id, node) in &cluster.nodes {
         let scrape = Scrape::of(&node.http).await;
