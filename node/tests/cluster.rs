@@ -5,210 +5,14 @@
 
 mod support;
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use boxoffice_client::{Client, ClientError, Consistency};
-use boxoffice_statemachine::{
-    fixtures, CustomerId, Effect, EventId, EventSpec, HoldItems, OrderView, Outcome, Rejection,
-    Scope, SeatId, Selection,
+use boxoffice_client::Consistency;
+use boxoffice_statemachine::{CustomerId, Effect, Outcome, Rejection, Selection};
+use support::sales::{
+    assert_no_oversell, assert_orders_present, run_buyers, seed, stadium_on_sale,
 };
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use support::{now_ms, ProcessCluster};
-use tokio::sync::Mutex;
-
-/// A stadium on sale now: `sections` x 10 rows x `seats` seats plus a GA field of `ga` places.
-fn stadium_on_sale(id: &str, sections: usize, seats: u32, ga: u32) -> EventSpec {
-    let mut spec = fixtures::stadium(id, sections, 10, seats, ga);
-    spec.on_sale_at_ms = 0;
-    spec.off_sale_at_ms = now_ms() + 24 * 3_600_000;
-    spec.starts_at_ms = spec.off_sale_at_ms + 3_600_000;
-    spec
-}
-
-fn seed() -> u64 {
-    let seed = std::env::var("BOXOFFICE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(now_ms);
-    println!("BOXOFFICE_SEED={seed}");
-    seed
-}
-
-/// Creates `spec` and returns the group it landed on.
-async fn create(client: &Client, spec: &EventSpec) -> u64 {
-    let decided = client
-        .create_event(&client.new_request_id(), spec, false)
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            decided.outcome,
-            Outcome::Accepted(Effect::EventCreated { .. })
-        ),
-        "{decided:?}"
-    );
-    decided.group
-}
-
-/// What all buyers together were told.
-#[derive(Debug, Default)]
-struct Sales {
-    orders: Vec<OrderView>,
-    indeterminate: u32,
-    rejected: u32,
-    /// Longest time without any successful command, and when it ended.
-    longest_pause: Duration,
-}
-
-/// One buyer: `attempts` holds of 1–2 seats (specific, GA or best available, by `style`), each
-/// bought when held. Every outcome is recorded in `sales`.
-async fn buyer(
-    client: Client,
-    event: EventId,
-    buyer: u32,
-    attempts: u32,
-    seed: u64,
-    sales: Arc<Mutex<Sales>>,
-    last_success: Arc<Mutex<Instant>>,
-) {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ u64::from(buyer));
-    for attempt in 0..attempts {
-        let customer = CustomerId::new(format!("b{buyer}-{attempt}")).unwrap();
-        let quantity = rng.random_range(1..=2);
-        let selection = match buyer % 3 {
-            0 => Selection::Seats(
-                (0..quantity)
-                    .map(|_| SeatId {
-                        section: rng.random_range(0..2),
-                        row: rng.random_range(0..10),
-                        index: rng.random_range(0..20),
-                    })
-                    .collect::<BTreeSet<_>>()
-                    .into_iter()
-                    .collect(),
-            ),
-            1 => Selection::GeneralAdmission {
-                area: "Field".into(),
-                quantity,
-            },
-            _ => Selection::BestAvailable {
-                scope: Scope::Section(format!("S{}", rng.random_range(1..=2))),
-                quantity,
-            },
-        };
-        let held = client
-            .hold(
-                &client.new_request_id(),
-                &event,
-                &customer,
-                &selection,
-                None,
-            )
-            .await;
-        let hold = match record(&sales, &last_success, held).await {
-            Some(Effect::Held(hold)) => hold,
-            _ => continue,
-        };
-        let bought = client
-            .buy(&client.new_request_id(), &hold.id, &customer, "psp-test")
-            .await;
-        if let Some(Effect::Bought(order)) = record(&sales, &last_success, bought).await {
-            sales.lock().await.orders.push(order);
-        }
-    }
-}
-
-async fn record(
-    sales: &Mutex<Sales>,
-    last_success: &Mutex<Instant>,
-    result: Result<boxoffice_client::Decided, ClientError>,
-) -> Option<Effect> {
-    match result {
-        Ok(decided) => {
-            let now = Instant::now();
-            let mut last = last_success.lock().await;
-            let gap = now.duration_since(*last);
-            *last = now;
-            drop(last);
-            let mut sales = sales.lock().await;
-            sales.longest_pause = sales.longest_pause.max(gap);
-            match decided.outcome {
-                Outcome::Accepted(effect) => Some(effect),
-                Outcome::Rejected(_) => {
-                    sales.rejected += 1;
-                    None
-                }
-            }
-        }
-        Err(error) if error.is_indeterminate() => {
-            sales.lock().await.indeterminate += 1;
-            None
-        }
-        Err(error) => panic!("a definite error in a valid workload: {error}"),
-    }
-}
-
-/// No seat in two confirmed orders, and no more GA tickets than places.
-fn assert_no_oversell(orders: &[OrderView], ga_capacity: u32) {
-    let mut seats = BTreeSet::new();
-    let mut ga = 0;
-    for order in orders {
-        match &order.items {
-            HoldItems::Seats(list) => {
-                for seat in list {
-                    assert!(seats.insert(*seat), "seat {seat} sold twice");
-                }
-            }
-            HoldItems::Places { quantity, .. } => ga += quantity,
-        }
-    }
-    assert!(
-        ga <= ga_capacity,
-        "{ga} GA tickets for {ga_capacity} places"
-    );
-}
-
-/// Every acknowledged order reads back, linearizably, as confirmed.
-async fn assert_orders_present(client: &Client, orders: &[OrderView]) {
-    for order in orders {
-        let read = client
-            .get_order(&order.id, Consistency::Linearizable)
-            .await
-            .unwrap();
-        let found = read
-            .order
-            .unwrap_or_else(|| panic!("acknowledged order {} is lost", order.id));
-        assert_eq!(found.order_id, order.id.to_string());
-    }
-}
-
-async fn run_buyers(
-    client: &Client,
-    event: &EventId,
-    buyers: u32,
-    attempts: u32,
-    seed: u64,
-) -> (Vec<tokio::task::JoinHandle<()>>, Arc<Mutex<Sales>>) {
-    let sales = Arc::new(Mutex::new(Sales::default()));
-    let last_success = Arc::new(Mutex::new(Instant::now()));
-    let tasks = (0..buyers)
-        .map(|b| {
-            tokio::spawn(buyer(
-                client.clone(),
-                event.clone(),
-                b,
-                attempts,
-                seed,
-                sales.clone(),
-                last_success.clone(),
-            ))
-        })
-        .collect();
-    (tasks, sales)
-}
+use support::{create_event, ProcessCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_buyers_racing_for_a_thousand_seats_never_oversell() {
@@ -217,13 +21,11 @@ async fn a_hundred_buyers_racing_for_a_thousand_seats_never_oversell() {
     let client = cluster.client();
     // 2 sections x 10 rows x 20 seats + 600 GA places = 1,000.
     let spec = stadium_on_sale("race", 2, 20, 600);
-    let group = create(&client, &spec).await;
+    let group = create_event(&client, &spec).await;
 
-    let (tasks, sales) = run_buyers(&client, &spec.id, 100, 15, seed).await;
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let sales = sales.lock().await;
+    let sales = run_buyers(&client, std::slice::from_ref(&spec.id), 100, 15, seed)
+        .finish()
+        .await;
     assert_no_oversell(&sales.orders, 600);
     assert_orders_present(&client, &sales.orders).await;
 
@@ -249,12 +51,12 @@ async fn a_leader_killed_under_load_loses_no_acknowledged_buy() {
     let mut cluster = ProcessCluster::start(3, 3, 50_000).await;
     let client = cluster.client();
     let spec = stadium_on_sale("failover", 2, 20, 5_000);
-    let group = create(&client, &spec).await;
+    let group = create_event(&client, &spec).await;
     let leader = cluster.leader_of(group).await;
 
-    let (tasks, sales) = run_buyers(&client, &spec.id, 40, 60, seed).await;
+    let buyers = run_buyers(&client, std::slice::from_ref(&spec.id), 40, 60, seed);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let orders_before = sales.lock().await.orders.len();
+    let orders_before = buyers.sales.lock().await.orders.len();
     cluster.kill(leader);
     let killed_at = Instant::now();
     let new_leader = cluster.leader_of(group).await;
@@ -263,12 +65,9 @@ async fn a_leader_killed_under_load_loses_no_acknowledged_buy() {
         "leader {leader} killed after {orders_before} orders; node {new_leader} leads after {:?}",
         killed_at.elapsed()
     );
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let sales = buyers.finish().await;
     cluster.restart(leader).await;
 
-    let sales = sales.lock().await;
     println!(
         "{} orders, {} rejected, {} indeterminate, longest pause {:?}",
         sales.orders.len(),
@@ -290,7 +89,7 @@ async fn a_retry_with_the_same_request_id_across_a_leader_change_acts_once() {
     let mut cluster = ProcessCluster::start(3, 1, 50_000).await;
     let client = cluster.client();
     let spec = stadium_on_sale("retry", 2, 20, 100);
-    let group = create(&client, &spec).await;
+    let group = create_event(&client, &spec).await;
     let customer = CustomerId::new("carol").unwrap();
     let pick = Selection::GeneralAdmission {
         area: "Field".into(),
@@ -341,7 +140,7 @@ async fn a_node_down_while_20_000_commands_commit_catches_up_by_snapshot() {
     let mut cluster = ProcessCluster::start(3, 1, 100).await;
     let client = cluster.client();
     let spec = stadium_on_sale("catchup", 2, 20, 50_000);
-    let group = create(&client, &spec).await;
+    let group = create_event(&client, &spec).await;
     let leader = cluster.leader_of(group).await;
     let follower = *cluster.running().iter().find(|&&n| n != leader).unwrap();
     cluster.kill(follower);
