@@ -99,6 +99,80 @@ resolve_local_home() {
     export BOXOFFICE_HOME
 }
 
+# write_node_env ID BOXOFFICED [FLAG...]: writes $BOXOFFICE_HOME/node-ID/node.env, how local node
+# ID is started (restart-node.sh sources it): its ports (gRPC GRPC_BASE+ID, HTTP HTTP_BASE+ID),
+# data directory, local Raft timings, API keys and waiting-room secret, then FLAG... (--join for a
+# node added to a running cluster). Sets NODE_GRPC, NODE_HTTP and NODE_FLAGS.
+write_node_env() {
+    local id="$1" boxofficed="$2"
+    shift 2
+    local dir="$BOXOFFICE_HOME/node-$id"
+    NODE_GRPC="127.0.0.1:$((${BOXOFFICE_GRPC_BASE:-7080} + id))"
+    NODE_HTTP="127.0.0.1:$((${BOXOFFICE_HTTP_BASE:-8080} + id))"
+    NODE_FLAGS=(
+        --node-id "$id"
+        --data-dir "$dir"
+        --grpc-listen "$NODE_GRPC"
+        --grpc-advertise "$NODE_GRPC"
+        --http-listen "$NODE_HTTP"
+        --http-advertise "$NODE_HTTP"
+        --heartbeat-ms "${BOXOFFICE_LOCAL_HEARTBEAT_MS:-100}"
+        --election-timeout-min-ms "${BOXOFFICE_LOCAL_ELECTION_MIN_MS:-400}"
+        --election-timeout-max-ms "${BOXOFFICE_LOCAL_ELECTION_MAX_MS:-800}"
+        --app-keys "${BOXOFFICE_APP_KEY:-dev-app-key}"
+        --admin-keys "${BOXOFFICE_ADMIN_KEY:-dev-admin-key}"
+        --waiting-room-secret "${BOXOFFICE_WAITING_ROOM_SECRET:-dev-waiting-room-secret}"
+        "$@"
+    )
+    mkdir -p "$dir"
+    {
+        echo "# node.env: how node $id is started; restart-node.sh sources it."
+        printf 'BOXOFFICED=%q\n' "$boxofficed"
+        printf 'NODE_GRPC=%q\n' "$NODE_GRPC"
+        printf 'NODE_FLAGS=('
+        printf ' %q' "${NODE_FLAGS[@]}"
+        printf ' )\n'
+    } >"$dir/node.env"
+}
+
+# local_endpoints: the gRPC addresses of the local nodes in $BOXOFFICE_HOME (node-<i> directories),
+# comma-separated, unless BOXOFFICE_ENDPOINTS is set.
+local_endpoints() {
+    if [[ -n "${BOXOFFICE_ENDPOINTS:-}" ]]; then
+        echo "$BOXOFFICE_ENDPOINTS"
+        return
+    fi
+    local dir endpoints=""
+    for dir in "$BOXOFFICE_HOME"/node-*; do
+        [[ -d "$dir" && "${dir##*node-}" =~ ^[0-9]+$ ]] || continue
+        endpoints+="${endpoints:+,}127.0.0.1:$((${BOXOFFICE_GRPC_BASE:-7080} + ${dir##*node-}))"
+    done
+    echo "$endpoints"
+}
+
+# cluster_ask QUESTION [NODE] [LAG_MAX]: asks status-query.py QUESTION about `$BOXCTL --json status`
+# (BOXCTL must be set); prints its answer; status 1 for "no", 2 when the cluster does not answer.
+cluster_ask() {
+    local status
+    status="$("$BOXCTL" --json status 2>/dev/null)" || return 2
+    python3 "$REPO_ROOT/cluster-scripts/status-query.py" "$@" <<<"$status"
+}
+
+# stop_local_node ID: stops local node ID (SIGTERM, SIGKILL after 10 s) and removes its pid file.
+stop_local_node() {
+    local pid_file="$BOXOFFICE_HOME/node-$1/pid" pid
+    [[ -f "$pid_file" ]] || return 0
+    pid="$(cat "$pid_file")"
+    log "node $1: stopping pid $pid (SIGTERM)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "node $1: still running after 10 s; SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$pid_file"
+}
+
 # Parses the one node-number argument of a per-node script: sets NODE and DIR (its directory).
 parse_node_arg() {
     [[ $# -eq 1 ]] || die "expected one node number (see --help)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cluster-scripts/operations-check.sh: runs the SRE operations against a live local cluster under a steady on-sale and checks that no sale is lost or doubled.
+# cluster-scripts/operations-check.sh: runs the SRE operations (rolling restart, add a node, remove a node) against a live local cluster under a steady on-sale and checks that no sale is lost or doubled.
 set -euo pipefail
 
 usage() {
@@ -8,11 +8,14 @@ Usage: cluster-scripts/operations-check.sh [--help] [--buyers B] [--seconds S]
 
 Starts a separate 3-node cluster (BOXOFFICE_HOME=/tmp/boxoffice-operations, gRPC ports
 47081-47083, HTTP 48081-48083, release build), creates a 100,000-seat stadium and runs
-`boxctl onsale` with B buyers (default 16) for S seconds (default 60). While it runs:
+`boxctl onsale` with B buyers (default 16) for S seconds (default 90). While it runs, in turn:
 
-  - rolling-restart.sh restarts every node in turn (drain, stop, start, catch up, undrain).
+  - rolling-restart.sh restarts every node in turn (drain, stop, start, catch up, undrain);
+  - add-node.sh 4 starts node 4 (gRPC 47084), which joins; replicas move onto it until even;
+  - remove-node.sh 1 moves node 1's replicas (and group 0's leadership) away, waits until the
+    cluster forgets it, and stops it.
 
-Then it checks: the rolling restart finished while the on-sale was still running; every order the
+Then it checks: every operation finished while the on-sale was still running; every order the
 buyers were told about is there (missing_orders = 0) and no outcome is left unresolved; every
 replica of every group passes the invariant audit and replicas agree (`boxctl audit`). It reports
 the failed-request rate (errors and indeterminate results over commands) and the longest pause
@@ -21,7 +24,7 @@ USAGE
 }
 
 BUYERS=16
-SECONDS_N=60
+SECONDS_N=90
 while [[ $# -gt 0 ]]; do
     case "$1" in
         -h | --help) usage; exit 0 ;;
@@ -66,15 +69,23 @@ ONSALE=$!
 sleep 3
 onsale_started=$SECONDS
 
-"$SCRIPTS/rolling-restart.sh"
-restart_took=$((SECONDS - onsale_started))
-kill -0 "$ONSALE" 2>/dev/null \
-    || die "the on-sale ended before the rolling restart did (${restart_took} s): nothing was checked under load; raise --seconds"
-log "rolling restart finished after ${restart_took} s of on-sale; waiting for the on-sale to end"
+# operation NAME CMD...: runs one operation under the on-sale, which must outlast it.
+operation() {
+    local name="$1" began=$SECONDS
+    shift
+    "$@" || die "$name failed"
+    kill -0 "$ONSALE" 2>/dev/null \
+        || die "the on-sale ended before the $name did: it was not checked under load; raise --seconds"
+    log "$name took $((SECONDS - began)) s (on-sale running for $((SECONDS - onsale_started)) s)"
+}
+operation "rolling restart" "$SCRIPTS/rolling-restart.sh"
+operation "node addition" "$SCRIPTS/add-node.sh" 4
+operation "node removal" "$SCRIPTS/remove-node.sh" 1
+log "every operation finished under the on-sale; waiting for the on-sale to end"
 wait "$ONSALE" || die "boxctl onsale failed"
 
 log "auditing every replica"
-"$BOXCTL" audit >/dev/null || die "the audit failed after the rolling restart (run boxctl audit for the table)"
+"$BOXCTL" audit >/dev/null || die "the audit failed after the operations (run boxctl audit for the table)"
 
 python3 - "$RESULT" <<'PY'
 import json, sys
@@ -84,7 +95,7 @@ rejected = count(r["rejections"])
 errors, indeterminate = count(r["errors"]), count(r["indeterminate"])
 commands = r["holds"] + r["buys"] + rejected + errors + indeterminate
 failed = errors + indeterminate
-print(f"on-sale under a rolling restart: {r['holds']} holds, {r['buys']} buys, {r['tickets_sold']} tickets in {r['duration_s']:.1f} s")
+print(f"on-sale under the operations: {r['holds']} holds, {r['buys']} buys, {r['tickets_sold']} tickets in {r['duration_s']:.1f} s")
 print(f"failed requests:  {failed} of {commands} ({100.0 * failed / max(commands, 1):.3f}%): {errors} errors, {indeterminate} indeterminate")
 print(f"longest pause:    {r['longest_pause_ms']} ms (from {r['longest_pause_from_s']:.1f} s)")
 print(f"hold latency:     p50 {r['hold_latency_ms']['p50']:.1f} ms, p99 {r['hold_latency_ms']['p99']:.1f} ms, max {r['hold_latency_ms']['max']:.1f} ms")

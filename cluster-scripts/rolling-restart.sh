@@ -48,50 +48,13 @@ SCRIPTS="$REPO_ROOT/cluster-scripts"
 BIN_DIR="${BOXOFFICE_BIN_DIR:-$CARGO_TARGET_DIR/release}"
 BOXCTL="$BIN_DIR/boxctl"
 [[ -x "$BOXCTL" ]] || die "no boxctl in $BIN_DIR (build with cargo build --release, or set BOXOFFICE_BIN_DIR)"
-GRPC_BASE="${BOXOFFICE_GRPC_BASE:-7080}"
-if [[ -z "${BOXOFFICE_ENDPOINTS:-}" ]]; then
-    endpoints=()
-    for dir in "$BOXOFFICE_HOME"/node-*; do
-        [[ -d "$dir" ]] && endpoints+=("127.0.0.1:$((GRPC_BASE + ${dir##*node-}))")
-    done
-    [[ ${#endpoints[@]} -gt 0 ]] || die "no local cluster in $BOXOFFICE_HOME (start one with start-local.sh)"
-    BOXOFFICE_ENDPOINTS="$(IFS=,; echo "${endpoints[*]}")"
-fi
+BOXOFFICE_ENDPOINTS="$(local_endpoints)"
+[[ -n "$BOXOFFICE_ENDPOINTS" ]] || die "no local cluster in $BOXOFFICE_HOME (start one with start-local.sh)"
 export BOXOFFICE_ENDPOINTS
 CAUGHT_UP_LAG_ENTRIES=100
 
-# Reads `boxctl --json status` and answers one question about it (see the python below).
 ask() {
-    local question="$1" node="${2:-0}" status
-    status="$("$BOXCTL" --json status 2>/dev/null)" || return 2
-    STATUS="$status" python3 - "$question" "$node" "$CAUGHT_UP_LAG_ENTRIES" <<'PY'
-import json, os, sys
-question, node, lag_max = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-status = json.loads(os.environ["STATUS"])
-nodes = {n["node_id"]: n for n in status["nodes"]}
-groups = status["groups"]
-leaderless = [g["group"] for g in groups if g["leader_id"] is None]
-if question == "ids":
-    print(" ".join(str(i) for i in sorted(nodes)))
-elif question == "healthy":
-    down = [i for i, n in nodes.items() if not n["reachable"]]
-    if down or leaderless:
-        print(f"nodes not answering: {down}; groups without a leader: {leaderless}")
-        sys.exit(1)
-elif question == "leads":
-    print(nodes[node]["leads"] if node in nodes else -1)
-elif question == "caught-up":
-    if not nodes.get(node, {}).get("reachable") or leaderless:
-        print(f"node {node} answers: {nodes.get(node, {}).get('reachable')}; groups without a leader: {leaderless}")
-        sys.exit(1)
-    for g in groups:
-        if node not in g["replicas"] or g["leader_id"] == node:
-            continue
-        lag = [r["lag_entries"] for r in g["replica_progress"] if r["node_id"] == node]
-        if not lag or lag[0] > lag_max:
-            print(f"group {g['group']}: node {node} lags by {lag[0] if lag else 'unknown'} entries")
-            sys.exit(1)
-PY
+    cluster_ask "$1" "${2:-0}" "$CAUGHT_UP_LAG_ENTRIES"
 }
 
 # Waits until `ask $1 $2` succeeds (and, for "leads", prints 0); dies after the step timeout.
@@ -125,18 +88,8 @@ for node in $NODES; do
         "$BOXCTL" undrain "$node" >/dev/null || true
         die "node $node still leads groups; undrained it and stopped"
     fi
-    pid_file="$BOXOFFICE_HOME/node-$node/pid"
-    if [[ -f "$pid_file" ]]; then
-        pid="$(cat "$pid_file")"
-        log "node $node: leads nothing; stopping pid $pid (SIGTERM)"
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$pid" 2>/dev/null; then
-            log "node $node: still running after 10 s; SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        rm -f "$pid_file"
-    fi
+    log "node $node: leads nothing"
+    stop_local_node "$node"
     down_at=$SECONDS
     "$SCRIPTS/restart-node.sh" "$node"
     if ! wait_for "node $node to catch up" caught-up "$node"; then

@@ -49,9 +49,6 @@ NODES="${1:-3}"
 resolve_local_home
 GRPC_BASE="${BOXOFFICE_GRPC_BASE:-7080}"
 HTTP_BASE="${BOXOFFICE_HTTP_BASE:-8080}"
-APP_KEY="${BOXOFFICE_APP_KEY:-dev-app-key}"
-ADMIN_KEY="${BOXOFFICE_ADMIN_KEY:-dev-admin-key}"
-ROOM_SECRET="${BOXOFFICE_WAITING_ROOM_SECRET:-dev-waiting-room-secret}"
 DATA_GROUPS="${BOXOFFICE_DATA_GROUPS:-$((4 * NODES))}"
 for value in "$GRPC_BASE" "$HTTP_BASE" "$DATA_GROUPS"; do
     [[ "$value" =~ ^[0-9]+$ ]] || die "BOXOFFICE_GRPC_BASE, BOXOFFICE_HTTP_BASE and BOXOFFICE_DATA_GROUPS must be numbers (got '$value')"
@@ -100,35 +97,11 @@ ENDPOINTS=""
 BOOTSTRAP_ARGS=()
 for ((i = 1; i <= NODES; i++)); do
     dir="$BOXOFFICE_HOME/node-$i"
-    mkdir -p "$dir"
-    grpc="127.0.0.1:$((GRPC_BASE + i))"
-    http="127.0.0.1:$((HTTP_BASE + i))"
-    ENDPOINTS+="${ENDPOINTS:+,}$grpc"
-    BOOTSTRAP_ARGS+=(--node "$i=$grpc,$http")
-    flags=(
-        --node-id "$i"
-        --data-dir "$dir"
-        --grpc-listen "$grpc"
-        --grpc-advertise "$grpc"
-        --http-listen "$http"
-        --http-advertise "$http"
-        --heartbeat-ms "${BOXOFFICE_LOCAL_HEARTBEAT_MS:-100}"
-        --election-timeout-min-ms "${BOXOFFICE_LOCAL_ELECTION_MIN_MS:-400}"
-        --election-timeout-max-ms "${BOXOFFICE_LOCAL_ELECTION_MAX_MS:-800}"
-        --app-keys "$APP_KEY"
-        --admin-keys "$ADMIN_KEY"
-        --waiting-room-secret "$ROOM_SECRET"
-    )
-    {
-        echo "# node.env: how start-local.sh started node $i; restart-node.sh sources it."
-        printf 'BOXOFFICED=%q\n' "$BOXOFFICED"
-        printf 'NODE_GRPC=%q\n' "$grpc"
-        printf 'NODE_FLAGS=('
-        printf ' %q' "${flags[@]}"
-        printf ' )\n'
-    } >"$dir/node.env"
-    log "starting node $i: gRPC $grpc, HTTP $http, data $dir"
-    nohup "$BOXOFFICED" "${flags[@]}" >>"$dir/boxofficed.log" 2>&1 </dev/null &
+    write_node_env "$i" "$BOXOFFICED"
+    ENDPOINTS+="${ENDPOINTS:+,}$NODE_GRPC"
+    BOOTSTRAP_ARGS+=(--node "$i=$NODE_GRPC,$NODE_HTTP")
+    log "starting node $i: gRPC $NODE_GRPC, HTTP $NODE_HTTP, data $dir"
+    nohup "$BOXOFFICED" "${NODE_FLAGS[@]}" >>"$dir/boxofficed.log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
     disown
 done
@@ -171,7 +144,7 @@ Boxoffice local cluster: $NODES node(s), state in $BOXOFFICE_HOME
   gRPC endpoints:  $ENDPOINTS
     (export BOXOFFICE_ENDPOINTS=$ENDPOINTS for boxctl: $BOXCTL)
   HTTP gateways:   $(for ((i = 1; i <= NODES; i++)); do printf 'http://127.0.0.1:%s ' $((HTTP_BASE + i)); done)
-    API keys (Authorization: Bearer <key>): app $APP_KEY, admin $ADMIN_KEY
+    API keys (Authorization: Bearer <key>): app ${BOXOFFICE_APP_KEY:-dev-app-key}, admin ${BOXOFFICE_ADMIN_KEY:-dev-admin-key}
     API document:  http://127.0.0.1:$((HTTP_BASE + 1))/openapi.json
   logs:            $BOXOFFICE_HOME/node-<i>/boxofficed.log
   status:          BOXOFFICE_HOME=$BOXOFFICE_HOME cluster-scripts/status.sh

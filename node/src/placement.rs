@@ -223,6 +223,8 @@ async fn carry_out(
         let learner = BasicNode {
             addr: address.grpc.clone(),
         };
+        // A quiet group's leader must hear from a quorum again before it may change anything.
+        renew_write_lease(raft).await;
         tokio::time::timeout(
             MOVE_CATCH_UP_WAIT_MAX,
             raft.add_learner(change.to, learner, true),
@@ -235,6 +237,7 @@ async fn carry_out(
             ?voters,
             "replica move: the new replica becomes a voter"
         );
+        renew_write_lease(raft).await;
         raft.change_membership(voters, false)
             .await
             .map_err(|e| raft_error(e.to_string()))?;
@@ -269,6 +272,8 @@ async fn steward(state: &NodeState, map: &ClusterMap) -> Result<(), PlacementErr
         let learner = BasicNode {
             addr: address.grpc.clone(),
         };
+        // Group 0 is usually quiet: its leader must hear from a quorum before it changes anything.
+        renew_write_lease(&state.meta).await;
         state
             .meta
             .add_learner(node, learner, false)
@@ -301,6 +306,7 @@ async fn steward(state: &NodeState, map: &ClusterMap) -> Result<(), PlacementErr
     let complete = desired.len() == wanted || desired.len() >= voters.len();
     if desired != voters && complete && !desired.is_empty() {
         tracing::info!(?voters, ?desired, "group 0: voters change");
+        renew_write_lease(&state.meta).await;
         state
             .meta
             .change_membership(desired, true)
@@ -317,6 +323,7 @@ async fn steward(state: &NodeState, map: &ClusterMap) -> Result<(), PlacementErr
         .collect();
     if !gone.is_empty() {
         tracing::info!(?gone, "group 0: forgotten nodes leave");
+        renew_write_lease(&state.meta).await;
         state
             .meta
             .change_membership(ChangeMembers::RemoveNodes(gone), false)

@@ -313,13 +313,18 @@ impl View {
         Ok(View { base, per_node })
     }
 
-    /// A group as its leader sees it (replica progress), else as the base node sees it.
+    /// A group as its leader sees it (replica progress), else as the base node sees it. The base
+    /// node knows the leaders of the groups it holds a replica of; for the others, the replicas
+    /// are asked.
     fn leader_view(&self, group: &proto::GroupInfo) -> proto::GroupInfo {
-        group
-            .leader_id
-            .and_then(|leader| self.per_node.get(&leader))
-            .and_then(|answer| answer.as_ref().ok())
-            .and_then(|status| status.groups.iter().find(|g| g.group == group.group))
+        let leader = group.leader_id.or_else(|| {
+            group
+                .replicas
+                .iter()
+                .find_map(|&node| self.replica(node, group.group)?.leader_id)
+        });
+        leader
+            .and_then(|leader| self.replica(leader, group.group))
             .cloned()
             .unwrap_or_else(|| group.clone())
     }
