@@ -217,6 +217,11 @@ impl ApiService {
     /// Maps an error to the wire, logging what deserves a log line once, here.
     fn fail(&self, error: ApiError) -> Status {
         log_failure(&error);
+        self.answer(error)
+    }
+
+    /// `error` as the caller sees it, already logged where it arose (`submit`, `join`).
+    fn answer(&self, error: ApiError) -> Status {
         error.into_status(self.meta_index())
     }
 
@@ -348,7 +353,8 @@ impl ApiService {
     }
 
     /// Routes and proposes one command; the state machine's outcome comes back as the reply.
-    /// Counted in the metrics by operation, time taken and result.
+    /// Counted in the metrics by operation, time taken and result; a failure is logged here, in
+    /// the command's span (callers answer it with `answer`, not `fail`).
     async fn submit<R: CommandRequest>(
         &self,
         request: Request<R>,
@@ -358,17 +364,22 @@ impl ApiService {
         let request = request.into_inner();
         let options = request.options().cloned().unwrap_or_default();
         let request_id = RequestId::new(options.request_id)
-            .map_err(|e| ApiError::InvalidArgument(format!("request_id: {e}")))?;
+            .map_err(|e| ApiError::InvalidArgument(format!("request_id: {e}")))
+            .inspect_err(log_failure)?;
         let action = request
             .action()
-            .map_err(|e| ApiError::InvalidArgument(e.to_string()))?;
+            .map_err(|e| ApiError::InvalidArgument(e.to_string()))
+            .inspect_err(log_failure)?;
         let operation = action.name();
-        // Whatever is logged while the command is routed and decided names it.
+        // Whatever is logged while the command is routed and decided names it, its failure too.
         let span = tracing::info_span!("command", request_id = %request_id, operation);
         let decided = self
             .decide(request_id, action, options.meta_index_min, placement)
-            .instrument(span)
+            .instrument(span.clone())
             .await;
+        if let Err(error) = &decided {
+            span.in_scope(|| log_failure(error));
+        }
         let result = match &decided {
             Ok((outcome, ..)) => outcome.rejection().map_or("accepted", Rejection::code),
             Err(error) => error.code(),
@@ -422,7 +433,14 @@ impl ApiService {
     }
 
     /// A waiting-room join, with the rank this node draws for the customer.
+    /// A waiting-room join, ranked here, then submitted; every failure is logged once.
     async fn join(&self, join: proto::JoinQueueRequest) -> Result<proto::CommandReply, ApiError> {
+        let ranked = self.rank(join).inspect_err(log_failure)?;
+        self.submit(Request::new(ranked), None).await
+    }
+
+    /// A join with its rank in the waiting room.
+    fn rank(&self, join: proto::JoinQueueRequest) -> Result<RankedJoin, ApiError> {
         let Some(key) = &self.node.room_key else {
             return Err(ApiError::Unavailable(
                 "this node has no waiting-room secret configured".into(),
@@ -432,8 +450,7 @@ impl ApiService {
         let customer = boxoffice_statemachine::CustomerId::new(join.customer_id.clone())
             .map_err(|e| ApiError::InvalidArgument(format!("customer_id: {e}")))?;
         let rank = key.rank(&event, &customer);
-        self.submit(Request::new(RankedJoin { join, rank }), None)
-            .await
+        Ok(RankedJoin { join, rank })
     }
 
     /// One command of a batch, answered as its own call would be.
@@ -448,9 +465,12 @@ impl ApiService {
             Some(Command::Release(request)) => self.submit(Request::new(request), None).await,
             Some(Command::Buy(request)) => self.submit(Request::new(request), None).await,
             Some(Command::JoinQueue(request)) => self.join(request).await,
-            None => Err(ApiError::InvalidArgument(
-                "a batched command carries no command".into(),
-            )),
+            None => {
+                let error =
+                    ApiError::InvalidArgument("a batched command carries no command".into());
+                log_failure(&error);
+                Err(error)
+            }
         }
     }
 
@@ -612,7 +632,7 @@ impl Boxoffice for ApiService {
         self.submit(request, Some(dedicated))
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn set_event_status(
@@ -622,14 +642,14 @@ impl Boxoffice for ApiService {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn hold(&self, request: Request<proto::HoldRequest>) -> ApiResult<proto::CommandReply> {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn join_queue(
@@ -639,7 +659,7 @@ impl Boxoffice for ApiService {
         self.join(request.into_inner())
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn submit_batch(
@@ -662,7 +682,6 @@ impl Boxoffice for ApiService {
                 result: Some(match answer {
                     Ok(reply) => proto::batched_reply::Result::Reply(reply),
                     Err(error) => {
-                        log_failure(&error);
                         proto::batched_reply::Result::Error(error.into_batched(meta_index))
                     }
                 }),
@@ -678,7 +697,7 @@ impl Boxoffice for ApiService {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn extend_hold(
@@ -688,7 +707,7 @@ impl Boxoffice for ApiService {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn release(
@@ -698,14 +717,14 @@ impl Boxoffice for ApiService {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn buy(&self, request: Request<proto::BuyRequest>) -> ApiResult<proto::CommandReply> {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn cancel_order(
@@ -715,7 +734,7 @@ impl Boxoffice for ApiService {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn block_seats(
@@ -729,7 +748,7 @@ impl Boxoffice for ApiService {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn unblock_seats(
@@ -743,7 +762,7 @@ impl Boxoffice for ApiService {
         self.submit(request, None)
             .await
             .map(Response::new)
-            .map_err(|e| self.fail(e))
+            .map_err(|e| self.answer(e))
     }
 
     async fn get_event(

@@ -13,6 +13,7 @@ pub mod model;
 pub mod openapi;
 pub mod queue;
 pub mod sales;
+pub mod trace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -94,7 +95,7 @@ impl Gateway {
     /// never share a key's space), else a fresh one.
     pub fn request_id(&self, headers: &HeaderMap) -> Result<RequestId, HttpError> {
         let Some(key) = headers.get("idempotency-key") else {
-            return Ok(self.client.new_request_id());
+            return Ok(traced(self.client.new_request_id()));
         };
         let key = key
             .to_str()
@@ -105,9 +106,16 @@ impl Gateway {
             )));
         }
         let caller = guard::caller_tag(headers);
-        RequestId::new(format!("http:{caller}:{key}"))
-            .map_err(|e| HttpError::invalid(format!("Idempotency-Key: {e}")))
+        let id = RequestId::new(format!("http:{caller}:{key}"))
+            .map_err(|e| HttpError::invalid(format!("Idempotency-Key: {e}")))?;
+        Ok(traced(id))
     }
+}
+
+/// `id`, recorded in the HTTP request's span as the store request id of its command.
+fn traced(id: RequestId) -> RequestId {
+    tracing::Span::current().record("command_request_id", tracing::field::display(&id));
+    id
 }
 
 /// The effect of an accepted command; a rejection becomes its HTTP error.
@@ -246,6 +254,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .method_not_allowed_fallback(|| async { HttpError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::max(
             gateway.config.body_bytes_max,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            gateway.clone(),
+            trace::trace,
         ))
         .with_state(gateway)
 }
