@@ -2,6 +2,9 @@
 //! process, RocksDB directory and ports; kill -9, restart, and audit of every replica.
 #![allow(dead_code)] // each test binary uses part of the harness
 
+pub mod load;
+mod restore;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -93,6 +96,31 @@ impl ProcessCluster {
         snapshot_after_entries: u64,
         extra: &str,
     ) -> ProcessCluster {
+        let mut cluster = Self::configured(n, snapshot_after_entries, extra);
+        for id in 1..=n {
+            cluster.restart(id).await;
+        }
+        let members = cluster
+            .nodes
+            .values()
+            .map(|n| proto::NodeInfo {
+                node_id: n.id,
+                grpc_address: n.grpc.clone(),
+                http_address: n.http.clone(),
+                draining: false,
+            })
+            .collect();
+        cluster
+            .client()
+            .bootstrap(members, data_groups)
+            .await
+            .expect("bootstrap");
+        cluster.wait_ready(Duration::from_secs(30)).await;
+        cluster
+    }
+
+    /// `n` nodes' directories, ports and configuration files, none started.
+    fn configured(n: u64, snapshot_after_entries: u64, extra: &str) -> ProcessCluster {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let mut nodes = BTreeMap::new();
         for id in 1..=n {
@@ -116,27 +144,7 @@ impl ProcessCluster {
                 },
             );
         }
-        let mut cluster = ProcessCluster { nodes, dir };
-        for id in 1..=n {
-            cluster.restart(id).await;
-        }
-        let members = cluster
-            .nodes
-            .values()
-            .map(|n| proto::NodeInfo {
-                node_id: n.id,
-                grpc_address: n.grpc.clone(),
-                http_address: n.http.clone(),
-                draining: false,
-            })
-            .collect();
-        cluster
-            .client()
-            .bootstrap(members, data_groups)
-            .await
-            .expect("bootstrap");
-        cluster.wait_ready(Duration::from_secs(30)).await;
-        cluster
+        ProcessCluster { nodes, dir }
     }
 
     /// A client over every node.
