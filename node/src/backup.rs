@@ -501,3 +501,177 @@ impl Restorer<'_> {
         Ok((group, applied.index, entries))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::meta::MetaCommand;
+    use boxoffice_client::backup::{GroupFileWriter, BACKUP_FORMAT_VERSION, MANIFEST_FILE};
+
+    fn nodes(port_base: u16) -> BTreeMap<u64, NodeAddress> {
+        (1..=3u16)
+            .map(|id| {
+                let address = NodeAddress {
+                    grpc: format!("127.0.0.1:{}", port_base + id),
+                    http: format!("127.0.0.1:{}", port_base + 100 + id),
+                };
+                (u64::from(id), address)
+            })
+            .collect()
+    }
+
+    fn map(port_base: u16) -> ClusterMap {
+        let mut map = ClusterMap::default();
+        map.apply(&MetaCommand::Bootstrap {
+            nodes: nodes(port_base),
+            data_groups: 2,
+        });
+        map
+    }
+
+    fn log_id(term: u64, index: u64) -> LogIdOf<TypeConfig> {
+        LogIdOf::<TypeConfig>::new(
+            openraft::vote::leader_id_adv::LeaderId { term, node_id: 1 },
+            index,
+        )
+    }
+
+    /// Group 0's state: the map, its last applied log id and a membership.
+    fn meta_entries(map: &ClusterMap, applied: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
+        vec![
+            (CLUSTER_MAP.to_vec(), encode(map)),
+            (LAST_APPLIED.to_vec(), encode(&log_id(2, applied))),
+            (
+                MEMBERSHIP.to_vec(),
+                encode(&StoredMembershipOf::<TypeConfig>::default()),
+            ),
+        ]
+    }
+
+    fn hash_of(group: GroupId, entries: &[(Vec<u8>, Vec<u8>)]) -> u128 {
+        let mut hasher = DataHasher::new(group);
+        for (key, value) in entries {
+            hasher.add(key, value).unwrap();
+        }
+        hasher.finish()
+    }
+
+    #[test]
+    fn the_data_hash_leaves_out_raft_records_and_node_addresses_only() {
+        let base = meta_entries(&map(7000), 3);
+        assert_eq!(hash_of(0, &base), hash_of(0, &meta_entries(&map(9000), 40)));
+        let mut other = map(7000);
+        other.draining.insert(2);
+        assert_ne!(hash_of(0, &base), hash_of(0, &meta_entries(&other, 3)));
+        // In a data group, every ticketing key counts; the Raft records do not.
+        let data = vec![(vec![0x10, 1], vec![7]), (LAST_APPLIED.to_vec(), vec![1])];
+        let later = vec![(vec![0x10, 1], vec![7]), (LAST_APPLIED.to_vec(), vec![2])];
+        let changed = vec![(vec![0x10, 1], vec![8]), (LAST_APPLIED.to_vec(), vec![1])];
+        assert_eq!(hash_of(1, &data), hash_of(1, &later));
+        assert_ne!(hash_of(1, &data), hash_of(1, &changed));
+    }
+
+    /// A backup of group 0 alone (as if no data group existed yet) in a new directory.
+    fn backup_of_the_map(dir: &Path, map: &ClusterMap) -> Manifest {
+        let entries = meta_entries(map, 3);
+        let mut writer = GroupFileWriter::create(&dir.join("group-0.bin"), 0, 3).unwrap();
+        for (key, value) in &entries {
+            writer.entry(key, value).unwrap();
+        }
+        writer.finish().unwrap();
+        let manifest = Manifest {
+            format: BACKUP_FORMAT_VERSION,
+            taken_at_ms: 1,
+            took_ms: 1,
+            nodes: Vec::new(),
+            groups: vec![GroupBackup {
+                group: 0,
+                file: "group-0.bin".into(),
+                applied_index: 3,
+                data_hash: format!("{:032x}", hash_of(0, &entries)),
+                entries: entries.len() as u64,
+                bytes: entries
+                    .iter()
+                    .map(|(k, v)| (k.len() + v.len()) as u64)
+                    .sum(),
+                exported_by: 1,
+                took_ms: 1,
+            }],
+        };
+        std::fs::write(
+            dir.join(MANIFEST_FILE),
+            serde_json::to_string(&manifest).unwrap(),
+        )
+        .unwrap();
+        manifest
+    }
+
+    fn restore_args(backup: &Path, ids: &[u64]) -> RestoreArgs {
+        let nodes = nodes(9000);
+        RestoreArgs {
+            backup: backup.to_path_buf(),
+            nodes: ids.iter().map(|id| (*id, nodes[id].clone())).collect(),
+        }
+    }
+
+    fn config(data_dir: &Path) -> NodeConfig {
+        NodeConfig {
+            node_id: 1,
+            data_dir: data_dir.to_path_buf(),
+            ..NodeConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_restore_keeps_node_ids_and_new_addresses_and_writes_nothing_when_refused() {
+        let backup = tempfile::tempdir().unwrap();
+        backup_of_the_map(backup.path(), &map(7000));
+        let node = tempfile::tempdir().unwrap();
+        let config = config(node.path());
+
+        let refused = restore(&config, &restore_args(backup.path(), &[1, 2])).await;
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("keeps the node ids"), "{message}");
+        assert!(!node.path().join("db").exists());
+
+        let report = restore(&config, &restore_args(backup.path(), &[1, 2, 3]))
+            .await
+            .unwrap();
+        assert_eq!(report.groups, vec![(0, 3, 3)]);
+        // The map names data groups 1 and 2 on node 1; the backup has no file for them.
+        assert_eq!(report.missing, vec![1, 2]);
+        let storage = NodeStorage::open(&node.path().join("db")).unwrap();
+        let state = storage.group_state(META_GROUP);
+        let restored: ClusterMap = decode(&state.get(CLUSTER_MAP).unwrap().unwrap()).unwrap();
+        assert_eq!(restored.nodes, nodes(9000));
+        drop(storage);
+
+        let again = restore(&config, &restore_args(backup.path(), &[1, 2, 3])).await;
+        let message = again.unwrap_err().to_string();
+        assert!(message.contains("already holds a database"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_backup_whose_data_does_not_match_its_manifest_is_refused() {
+        let backup = tempfile::tempdir().unwrap();
+        let mut manifest = backup_of_the_map(backup.path(), &map(7000));
+        manifest.groups[0].data_hash = format!("{:032x}", 42);
+        std::fs::write(
+            backup.path().join(MANIFEST_FILE),
+            serde_json::to_string(&manifest).unwrap(),
+        )
+        .unwrap();
+        let node = tempfile::tempdir().unwrap();
+        let refused = restore(
+            &config(node.path()),
+            &restore_args(backup.path(), &[1, 2, 3]),
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(RestoreError::Mismatch { group: 0, .. })),
+            "{refused:?}"
+        );
+        assert!(!node.path().join("db").exists());
+    }
+}
