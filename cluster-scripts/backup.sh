@@ -46,4 +46,4 @@ BOXCTL="${BOXOFFICE_BIN_DIR:-$CARGO_TARGET_DIR/release}/boxctl"
 
 log "backing up the cluster at ${BOXOFFICE_ENDPOINTS:-127.0.0.1:7081,127.0.0.1:7082,127.0.0.1:7083} into $DIR"
 "$BOXCTL" backup "$DIR" || die "the backup failed (see the lines above); $DIR holds no complete backup"
-log "backup in $DIR: $(ls "$DIR" | wc -l) file(s), $(du -sh "$DIR" | cut -f1)"
+log "backup in $DIR: $(find "$DIR" -maxdepth 1 -type f | wc -l) file(s), $(du -sh "$DIR" | cut -f1)"
