@@ -212,14 +212,24 @@ impl Reply for proto::ClusterStatusReply {
     }
 }
 
-impl Reply for proto::SetNodeDrainingReply {
-    fn group(&self) -> Option<u64> {
-        Some(META_GROUP_ID)
-    }
-    fn meta_index(&self) -> u64 {
-        self.meta_index
-    }
+/// Replies of cluster-map changes: answered by group 0's leader at the map's index.
+macro_rules! map_change_reply {
+    ($($reply:ty),* $(,)?) => {$(
+        impl Reply for $reply {
+            fn group(&self) -> Option<u64> {
+                Some(META_GROUP_ID)
+            }
+            fn meta_index(&self) -> u64 {
+                self.meta_index
+            }
+        }
+    )*};
 }
+map_change_reply!(
+    proto::SetNodeDrainingReply,
+    proto::AddNodeReply,
+    proto::RemoveNodeReply
+);
 
 impl Reply for proto::BootstrapReply {
     fn group(&self) -> Option<u64> {
@@ -1085,6 +1095,35 @@ impl Client {
             None,
             |_| proto::SetNodeDrainingRequest { node_id, draining },
             |mut c, r| async move { c.set_node_draining(r).await },
+        )
+        .await
+    }
+
+    /// Adds node `node` to the cluster (holding nothing until replicas move onto it); answers
+    /// whether it is new. Sent to group 0's leader.
+    pub async fn add_node(
+        &self,
+        node: proto::NodeInfo,
+    ) -> Result<proto::AddNodeReply, ClientError> {
+        self.call(
+            Route::Group(META_GROUP_ID),
+            None,
+            |_| proto::AddNodeRequest {
+                node: Some(node.clone()),
+            },
+            |mut c, r| async move { c.add_node(r).await },
+        )
+        .await
+    }
+
+    /// Starts removing node `node_id`: it drains, its replicas move away, then the cluster forgets
+    /// it; answers every node being removed. Sent to group 0's leader.
+    pub async fn remove_node(&self, node_id: u64) -> Result<proto::RemoveNodeReply, ClientError> {
+        self.call(
+            Route::Group(META_GROUP_ID),
+            None,
+            |_| proto::RemoveNodeRequest { node_id },
+            |mut c, r| async move { c.remove_node(r).await },
         )
         .await
     }

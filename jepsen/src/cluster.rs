@@ -134,7 +134,7 @@ impl Cluster {
                 node_id: n.id,
                 grpc_address: n.grpc.clone(),
                 http_address: n.http.clone(),
-                draining: false,
+                ..proto::NodeInfo::default()
             })
             .collect();
         cluster

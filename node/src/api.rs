@@ -930,6 +930,10 @@ impl Boxoffice for ApiService {
             info.events = placement.events;
             info.seats = placement.seats;
             info.dedicated_to = placement.dedicated_to.as_ref().map(ToString::to_string);
+            info.moving = placement.moving.map(|m| proto::ReplicaMoveInfo {
+                from: m.from,
+                to: m.to,
+            });
             groups.push(info);
         }
         Ok(Response::new(proto::ClusterStatusReply {
@@ -945,6 +949,7 @@ impl Boxoffice for ApiService {
                     grpc_address: a.grpc.clone(),
                     http_address: a.http.clone(),
                     draining: map.draining.contains(&node_id),
+                    removing: map.removing.contains(&node_id),
                 })
                 .collect(),
             groups,
@@ -1112,6 +1117,61 @@ impl Boxoffice for ApiService {
                     Err(ApiError::InvalidArgument(refusal.to_string()))
                 }
                 (other, _) => Err(ApiError::Internal(format!("draining answered {other:?}"))),
+            }
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn add_node(
+        &self,
+        request: Request<proto::AddNodeRequest>,
+    ) -> ApiResult<proto::AddNodeReply> {
+        let node = request.into_inner().node.unwrap_or_default();
+        let command = MetaCommand::AddNode {
+            node: node.node_id,
+            address: NodeAddress {
+                grpc: node.grpc_address,
+                http: node.http_address,
+            },
+        };
+        let result = async {
+            match self.change_map(command).await? {
+                (MetaOutcome::NodeAdded { new }, meta_index) => {
+                    if new {
+                        tracing::info!(node = node.node_id, "node added");
+                    }
+                    Ok(proto::AddNodeReply {
+                        added: new,
+                        meta_index,
+                    })
+                }
+                (MetaOutcome::Refused(refusal), _) => {
+                    Err(ApiError::InvalidArgument(refusal.to_string()))
+                }
+                (other, _) => Err(ApiError::Internal(format!("adding answered {other:?}"))),
+            }
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn remove_node(
+        &self,
+        request: Request<proto::RemoveNodeRequest>,
+    ) -> ApiResult<proto::RemoveNodeReply> {
+        let node = request.into_inner().node_id;
+        let result = async {
+            match self.change_map(MetaCommand::RemoveNode { node }).await? {
+                (MetaOutcome::Removing { nodes }, meta_index) => {
+                    tracing::info!(node, ?nodes, "node removing");
+                    Ok(proto::RemoveNodeReply {
+                        removing: nodes.into_iter().collect(),
+                        meta_index,
+                    })
+                }
+                (MetaOutcome::Refused(refusal), _) => {
+                    Err(ApiError::InvalidArgument(refusal.to_string()))
+                }
+                (other, _) => Err(ApiError::Internal(format!("removing answered {other:?}"))),
             }
         };
         result.await.map(Response::new).map_err(|e| self.fail(e))

@@ -33,6 +33,7 @@ use tonic::Status;
 use crate::api::ApiError;
 use crate::config::NodeConfig;
 use crate::meta::{ClusterMap, NodeAddress, META_GROUP};
+use crate::placement::META_VOTERS_MAX;
 use crate::raft::log_store::LogStore;
 use crate::raft::state_machine::{CLUSTER_MAP, LAST_APPLIED, MEMBERSHIP};
 use crate::raft::{decode, encode, TypeConfig};
@@ -305,7 +306,6 @@ pub async fn restore(
     let meta = manifest.group(META_GROUP).ok_or_else(|| {
         RestoreError::Refused("the backup has no group 0 (the cluster map)".into())
     })?;
-    let voters: BTreeSet<u64> = nodes.keys().copied().collect();
     let mut restorer = Restorer {
         storage: &storage,
         dir: &args.backup,
@@ -318,16 +318,27 @@ pub async fn restore(
         missing: Vec::new(),
         db: db.clone(),
     };
-    report.groups.push(restorer.group(meta, voters).await?);
+    report.groups.push(restorer.group(meta, None).await?);
     let map = restorer
         .map
         .clone()
         .ok_or_else(|| RestoreError::Refused("group 0's backup holds no cluster map".into()))?;
     for (group, placement) in map.groups_of(node_id) {
+        if !placement.replicas.contains(&node_id) {
+            // The target of a replica move under way: it catches up from the group's leader once
+            // the leader carries the move out, as on the backed-up cluster.
+            tracing::info!(
+                group,
+                "a replica move to this node is under way: not restored here"
+            );
+            continue;
+        }
         match manifest.group(group) {
             Some(part) => {
                 let voters = placement.replicas.iter().copied().collect();
-                report.groups.push(restorer.group(part, voters).await?);
+                report
+                    .groups
+                    .push(restorer.group(part, Some(voters)).await?);
             }
             None => {
                 tracing::warn!(group, "the backup holds no file for this group (created after it was taken): it starts empty");
@@ -379,12 +390,24 @@ impl Restorer<'_> {
         Ok(map)
     }
 
-    /// Restores one group with `voters` as its Raft members; returns (group, applied index,
+    /// Group 0's Raft voters in the restored map: the first [`META_VOTERS_MAX`] nodes not being
+    /// removed, as group 0's leader keeps them (every other node follows as a learner).
+    fn meta_voters(map: &ClusterMap) -> BTreeSet<u64> {
+        map.nodes
+            .keys()
+            .copied()
+            .filter(|node| !map.removing.contains(node))
+            .take(META_VOTERS_MAX)
+            .collect()
+    }
+
+    /// Restores one group with `voters` as its Raft voters (group 0: `None`, they follow from its
+    /// map, and every other node of the map is a learner); returns (group, applied index,
     /// entries).
     async fn group(
         &mut self,
         part: &GroupBackup,
-        voters: BTreeSet<u64>,
+        voters: Option<BTreeSet<u64>>,
     ) -> Result<(GroupId, u64, u64), RestoreError> {
         let group = part.group;
         let group_error = |source: io::Error| RestoreError::Group { group, source };
@@ -452,7 +475,16 @@ impl Restorer<'_> {
                 found: format!("{applied:?}"),
                 expected: format!("index {}", part.applied_index),
             })?;
-        let members: BTreeMap<u64, BasicNode> = voters
+        let (voters, members) = match (voters, &self.map) {
+            (Some(voters), _) => (voters.clone(), voters),
+            (None, Some(map)) => (Self::meta_voters(map), map.nodes.keys().copied().collect()),
+            (None, None) => {
+                return Err(RestoreError::Refused(
+                    "group 0's backup holds no cluster map".into(),
+                ))
+            }
+        };
+        let members: BTreeMap<u64, BasicNode> = members
             .iter()
             .filter_map(|id| {
                 self.nodes.get(id).map(|a| {

@@ -35,6 +35,9 @@ pub struct RaftTimings {
     pub election_timeout_max_ms: u64,
     /// Entries applied since the last snapshot that trigger a new one.
     pub snapshot_after_entries: u64,
+    /// Log entries kept behind the latest snapshot (a follower this far behind catches up from
+    /// the log; further behind, or a new replica once they are purged, from a snapshot).
+    pub log_kept_after_snapshot_entries: u64,
     /// Whether idle groups stop ticking, vouched for by one node heartbeat per peer pair.
     pub quiesce: bool,
     /// How long a group's log must be still before it goes quiet.
@@ -48,6 +51,7 @@ impl Default for RaftTimings {
             election_timeout_min_ms: 1_500,
             election_timeout_max_ms: 3_000,
             snapshot_after_entries: 50_000,
+            log_kept_after_snapshot_entries: 1_000,
             quiesce: true,
             quiesce_after_ms: 2_000,
         }

@@ -9,6 +9,7 @@ pub mod local_cluster;
 pub mod meta;
 pub mod metrics;
 pub mod node;
+pub mod placement;
 pub mod raft;
 pub mod storage;
 pub mod waiting_room;

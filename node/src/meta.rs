@@ -10,6 +10,15 @@
 //! Draining: an operator marks a node draining before stopping it; each group's leadership then
 //! goes to its first replica that is not draining (`ClusterMap::leader_choice`), so the node leads
 //! nothing when it stops, and comes back when it is undrained.
+//!
+//! Growing and shrinking: a node joins with `AddNode` and holds nothing at first; a node to be
+//! removed is marked `RemoveNode` (removing and draining) and is forgotten (`ForgetNode`) once it
+//! holds no replica. Group 0's leader plans replica moves (`ClusterMap::planned_moves`): first off
+//! removing nodes, then from the fullest node to the emptiest until replica counts differ by at
+//! most one, at most [`REPLICA_MOVES_IN_FLIGHT_MAX`] at a time and one per group. A move is
+//! recorded (`StartMove`), carried out by the group's leader (the new replica joins as a learner,
+//! catches up, replaces the old one in one membership change) and recorded done (`FinishMove`), so
+//! `replicas` is always the group's voters as last committed, and `moving` what is under way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,6 +39,8 @@ pub const DATA_GROUPS_MAX: usize = 4_096;
 pub const EVENTS_MAX: usize = 1_000_000;
 /// Bytes of a node address.
 pub const ADDRESS_BYTES_MAX: usize = 256;
+/// Replica moves under way in the whole cluster at one time (each costs a snapshot transfer).
+pub const REPLICA_MOVES_IN_FLIGHT_MAX: usize = 2;
 
 /// Where to reach a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,12 +62,42 @@ pub struct GroupPlacement {
     pub seats: u64,
     /// The event this group was created for; no other event is placed on it.
     pub dedicated_to: Option<EventId>,
+    /// A replica move under way, if any (one at a time per group).
+    pub moving: Option<ReplicaMove>,
+}
+
+/// One replica of a group moving from one node to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaMove {
+    pub group: GroupId,
+    /// The node giving up its replica (a voter until the move is done).
+    pub from: u64,
+    /// The node taking it (a learner until the move is done).
+    pub to: u64,
 }
 
 impl GroupPlacement {
     /// The node that should lead this group when it is up.
     pub fn preferred_leader(&self) -> Option<u64> {
         self.replicas.first().copied()
+    }
+
+    /// Whether `node` holds a replica of this group or is taking one in a move.
+    pub fn hosted_on(&self, node: u64) -> bool {
+        self.replicas.contains(&node) || self.moving.is_some_and(|m| m.to == node)
+    }
+
+    /// The voters once the move under way is done.
+    fn replicas_after_move(&self) -> Vec<u64> {
+        let mut replicas = self.replicas.clone();
+        if let Some(change) = self.moving {
+            for node in &mut replicas {
+                if *node == change.from {
+                    *node = change.to;
+                }
+            }
+        }
+        replicas
     }
 }
 
@@ -69,6 +110,8 @@ pub struct ClusterMap {
     pub events: BTreeMap<EventId, GroupId>,
     /// Nodes being drained: they keep their replicas but lead no group (never all nodes).
     pub draining: BTreeSet<u64>,
+    /// Nodes being removed (also draining): their replicas move away, then they are forgotten.
+    pub removing: BTreeSet<u64>,
 }
 
 /// A change to the cluster map; it enters group 0's log.
@@ -88,6 +131,17 @@ pub enum MetaCommand {
     },
     /// Marks `node` draining (its leaderships move to other replicas) or not.
     SetDraining { node: u64, draining: bool },
+    /// Adds a node holding no replica yet; adding it again with the same address changes nothing.
+    AddNode { node: u64, address: NodeAddress },
+    /// Marks `node` removing: it drains, its replicas move to the other nodes, then it is
+    /// forgotten. Refused when the other nodes could not hold every group's replicas.
+    RemoveNode { node: u64 },
+    /// Records a replica move as started (group 0's leader plans them).
+    StartMove(ReplicaMove),
+    /// Records a replica move as done: the group's voters now have `to` instead of `from`.
+    FinishMove(ReplicaMove),
+    /// Forgets a removing node that holds no replica any more.
+    ForgetNode { node: u64 },
 }
 
 /// What a meta command did.
@@ -104,6 +158,21 @@ pub enum MetaOutcome {
     Draining {
         nodes: BTreeSet<u64>,
     },
+    /// The node is in the cluster (`new`: it was not before).
+    NodeAdded {
+        new: bool,
+    },
+    /// The nodes being removed after the change.
+    Removing {
+        nodes: BTreeSet<u64>,
+    },
+    /// A group's voters and the move under way after the change.
+    Replicas {
+        group: GroupId,
+        replicas: Vec<u64>,
+        moving: Option<ReplicaMove>,
+    },
+    NodeForgotten,
     Refused(MetaRefusal),
 }
 
@@ -143,6 +212,11 @@ impl ClusterMap {
                 dedicated,
             } => self.place(event, *seats, *dedicated),
             MetaCommand::SetDraining { node, draining } => self.set_draining(*node, *draining),
+            MetaCommand::AddNode { node, address } => self.add_node(*node, address),
+            MetaCommand::RemoveNode { node } => self.remove_node(*node),
+            MetaCommand::StartMove(change) => self.start_move(*change),
+            MetaCommand::FinishMove(change) => self.finish_move(*change),
+            MetaCommand::ForgetNode { node } => self.forget_node(*node),
         };
         match outcome {
             Ok(outcome) => {
@@ -172,16 +246,7 @@ impl ClusterMap {
             )));
         }
         for (id, address) in nodes {
-            if *id == 0 {
-                return Err(MetaRefusal::Invalid("node id 0 is reserved".into()));
-            }
-            for field in [&address.grpc, &address.http] {
-                if field.is_empty() || field.len() > ADDRESS_BYTES_MAX {
-                    return Err(MetaRefusal::Invalid(format!(
-                        "node {id}: an address has 1 to {ADDRESS_BYTES_MAX} bytes"
-                    )));
-                }
-            }
+            check_node(*id, address)?;
         }
         let ids: Vec<u64> = nodes.keys().copied().collect();
         let width = ids.len().min(REPLICAS_PER_GROUP);
@@ -194,6 +259,7 @@ impl ClusterMap {
                     events: 0,
                     seats: 0,
                     dedicated_to: None,
+                    moving: None,
                 },
             );
         }
@@ -254,6 +320,11 @@ impl ClusterMap {
             }
             self.draining.insert(node);
         } else {
+            if self.removing.contains(&node) {
+                return Err(MetaRefusal::Invalid(format!(
+                    "node {node} is being removed and stays draining"
+                )));
+            }
             self.draining.remove(&node);
         }
         Ok(MetaOutcome::Draining {
@@ -261,14 +332,297 @@ impl ClusterMap {
         })
     }
 
-    /// The replica of `placement` that should lead it: the first one not draining (none when
-    /// every replica is draining).
-    pub fn leader_choice(&self, placement: &GroupPlacement) -> Option<u64> {
-        placement
-            .replicas
+    fn add_node(&mut self, node: u64, address: &NodeAddress) -> Result<MetaOutcome, MetaRefusal> {
+        if !self.bootstrapped {
+            return Err(MetaRefusal::NotBootstrapped);
+        }
+        check_node(node, address)?;
+        if let Some(known) = self.nodes.get(&node) {
+            if known == address {
+                return Ok(MetaOutcome::NodeAdded { new: false });
+            }
+            return Err(MetaRefusal::Invalid(format!(
+                "node {node} is already in the cluster at {} (remove it first)",
+                known.grpc
+            )));
+        }
+        if let Some((other, _)) = self.nodes.iter().find(|(_, a)| a.grpc == address.grpc) {
+            return Err(MetaRefusal::Invalid(format!(
+                "node {other} already serves at {}",
+                address.grpc
+            )));
+        }
+        if self.nodes.len() >= NODES_MAX {
+            return Err(MetaRefusal::LimitReached("nodes".into()));
+        }
+        self.nodes.insert(node, address.clone());
+        Ok(MetaOutcome::NodeAdded { new: true })
+    }
+
+    fn remove_node(&mut self, node: u64) -> Result<MetaOutcome, MetaRefusal> {
+        if !self.bootstrapped {
+            return Err(MetaRefusal::NotBootstrapped);
+        }
+        if !self.nodes.contains_key(&node) {
+            return Err(MetaRefusal::Invalid(format!(
+                "no node {node} in the cluster"
+            )));
+        }
+        if !self.removing.contains(&node) {
+            let staying = self
+                .nodes
+                .keys()
+                .filter(|id| **id != node && !self.removing.contains(id))
+                .count();
+            let width = self
+                .groups
+                .values()
+                .map(|g| g.replicas.len())
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            if staying < width {
+                return Err(MetaRefusal::Invalid(format!(
+                    "removing node {node} would leave {staying} node(s) for groups of {width} \
+                     replicas: a group would lose its majority's room; add a node first"
+                )));
+            }
+            self.removing.insert(node);
+            self.draining.insert(node);
+        }
+        Ok(MetaOutcome::Removing {
+            nodes: self.removing.clone(),
+        })
+    }
+
+    fn start_move(&mut self, change: ReplicaMove) -> Result<MetaOutcome, MetaRefusal> {
+        if !self.bootstrapped {
+            return Err(MetaRefusal::NotBootstrapped);
+        }
+        let in_flight = self.moves_in_flight();
+        let invalid = |reason: String| {
+            Err(MetaRefusal::Invalid(format!(
+                "group {}: cannot move a replica from node {} to node {}: {reason}",
+                change.group, change.from, change.to
+            )))
+        };
+        let Some(placement) = self.groups.get(&change.group) else {
+            return invalid("no such group".into());
+        };
+        if placement.moving == Some(change) {
+            return Ok(self.replicas_outcome(change.group));
+        }
+        if let Some(under_way) = placement.moving {
+            return invalid(format!(
+                "node {} is already replacing node {}",
+                under_way.to, under_way.from
+            ));
+        }
+        if !placement.replicas.contains(&change.from) {
+            return invalid(format!("node {} holds no replica of it", change.from));
+        }
+        if placement.replicas.contains(&change.to) {
+            return invalid(format!("node {} already holds one", change.to));
+        }
+        if !self.nodes.contains_key(&change.to) || self.removing.contains(&change.to) {
+            return invalid(format!(
+                "node {} is not a node that can take replicas",
+                change.to
+            ));
+        }
+        if in_flight >= REPLICA_MOVES_IN_FLIGHT_MAX {
+            return Err(MetaRefusal::LimitReached(format!(
+                "{REPLICA_MOVES_IN_FLIGHT_MAX} replica moves in flight"
+            )));
+        }
+        self.group_mut(change.group).moving = Some(change);
+        Ok(self.replicas_outcome(change.group))
+    }
+
+    fn finish_move(&mut self, change: ReplicaMove) -> Result<MetaOutcome, MetaRefusal> {
+        if !self.bootstrapped {
+            return Err(MetaRefusal::NotBootstrapped);
+        }
+        let Some(placement) = self.groups.get(&change.group) else {
+            return Err(MetaRefusal::Invalid(format!("no group {}", change.group)));
+        };
+        if placement.moving != Some(change) {
+            let done = placement.moving.is_none()
+                && placement.replicas.contains(&change.to)
+                && !placement.replicas.contains(&change.from);
+            if done {
+                return Ok(self.replicas_outcome(change.group));
+            }
+            return Err(MetaRefusal::Invalid(format!(
+                "group {}: no move from node {} to node {} under way",
+                change.group, change.from, change.to
+            )));
+        }
+        let placement = self.group_mut(change.group);
+        placement.replicas = placement.replicas_after_move();
+        placement.moving = None;
+        Ok(self.replicas_outcome(change.group))
+    }
+
+    fn forget_node(&mut self, node: u64) -> Result<MetaOutcome, MetaRefusal> {
+        if !self.bootstrapped {
+            return Err(MetaRefusal::NotBootstrapped);
+        }
+        if !self.nodes.contains_key(&node) {
+            return Ok(MetaOutcome::NodeForgotten);
+        }
+        if !self.removing.contains(&node) {
+            return Err(MetaRefusal::Invalid(format!(
+                "node {node} is not being removed"
+            )));
+        }
+        if let Some((group, _)) = self.groups.iter().find(|(_, g)| {
+            g.replicas.contains(&node) || g.moving.is_some_and(|m| m.from == node || m.to == node)
+        }) {
+            return Err(MetaRefusal::Invalid(format!(
+                "node {node} still holds a replica of group {group}"
+            )));
+        }
+        self.nodes.remove(&node);
+        self.removing.remove(&node);
+        self.draining.remove(&node);
+        Ok(MetaOutcome::NodeForgotten)
+    }
+
+    fn group_mut(&mut self, group: GroupId) -> &mut GroupPlacement {
+        self.groups
+            .get_mut(&group)
+            .unwrap_or_else(|| panic!("group {group} was checked to be in the map"))
+    }
+
+    fn replicas_outcome(&self, group: GroupId) -> MetaOutcome {
+        let placement = &self.groups[&group];
+        MetaOutcome::Replicas {
+            group,
+            replicas: placement.replicas.clone(),
+            moving: placement.moving,
+        }
+    }
+
+    /// Replica moves recorded and not yet done.
+    pub fn moves_in_flight(&self) -> usize {
+        self.groups.values().filter(|g| g.moving.is_some()).count()
+    }
+
+    /// Removing nodes that hold no replica any more and can be forgotten.
+    pub fn emptied_nodes(&self) -> Vec<u64> {
+        self.removing
             .iter()
             .copied()
-            .find(|node| !self.draining.contains(node))
+            .filter(|node| self.groups.values().all(|g| !g.hosted_on(*node)))
+            .filter(|node| {
+                self.groups
+                    .values()
+                    .all(|g| g.moving.is_none_or(|m| m.from != *node))
+            })
+            .collect()
+    }
+
+    /// The replica moves to start next (deterministic, within [`REPLICA_MOVES_IN_FLIGHT_MAX`]):
+    /// every replica on a removing node goes to the staying node with the fewest replicas; then,
+    /// while the fullest staying node holds two or more replicas more than the emptiest, one of its
+    /// groups moves there (taking a preferred leadership along when the emptiest has fewer).
+    pub fn planned_moves(&self) -> Vec<ReplicaMove> {
+        let mut budget = REPLICA_MOVES_IN_FLIGHT_MAX.saturating_sub(self.moves_in_flight());
+        let mut moves = Vec::new();
+        if budget == 0 || !self.bootstrapped {
+            return moves;
+        }
+        // Replicas and preferred leaderships per staying node, counting moves under way as done.
+        let mut load: BTreeMap<u64, (usize, usize)> = self
+            .nodes
+            .keys()
+            .filter(|id| !self.removing.contains(id))
+            .map(|&id| (id, (0, 0)))
+            .collect();
+        let mut after: BTreeMap<GroupId, Vec<u64>> = BTreeMap::new();
+        for (&id, group) in &self.groups {
+            let replicas = group.replicas_after_move();
+            for (k, node) in replicas.iter().enumerate() {
+                if let Some(counts) = load.get_mut(node) {
+                    counts.0 += 1;
+                    counts.1 += usize::from(k == 0);
+                }
+            }
+            after.insert(id, replicas);
+        }
+        let movable = |id: &GroupId, planned: &[ReplicaMove]| {
+            self.groups[id].moving.is_none() && planned.iter().all(|m| m.group != *id)
+        };
+        for &node in &self.removing {
+            for (&group, replicas) in &after {
+                if budget == 0 || !replicas.contains(&node) || !movable(&group, &moves) {
+                    continue;
+                }
+                let Some((&to, _)) = load
+                    .iter()
+                    .filter(|(id, _)| !replicas.contains(id))
+                    .min_by_key(|(&id, counts)| (counts.0, id))
+                else {
+                    continue;
+                };
+                let leads = replicas.first() == Some(&node);
+                let counts = load.get_mut(&to).expect("chosen from the load");
+                counts.0 += 1;
+                counts.1 += usize::from(leads);
+                moves.push(ReplicaMove {
+                    group,
+                    from: node,
+                    to,
+                });
+                budget -= 1;
+            }
+        }
+        while budget > 0 {
+            let Some((&fullest, &full)) = load.iter().max_by_key(|(&id, c)| (c.0, u64::MAX - id))
+            else {
+                break;
+            };
+            let Some((&emptiest, &empty)) = load.iter().min_by_key(|(&id, c)| (c.0, id)) else {
+                break;
+            };
+            if full.0 < empty.0 + 2 {
+                break;
+            }
+            let wants_lead = empty.1 < full.1;
+            let choice = after
+                .iter()
+                .filter(|(id, r)| {
+                    r.contains(&fullest) && !r.contains(&emptiest) && movable(id, &moves)
+                })
+                .min_by_key(|(&id, r)| ((r.first() == Some(&fullest)) != wants_lead, id))
+                .map(|(&id, r)| (id, r.first() == Some(&fullest)));
+            let Some((group, leads)) = choice else {
+                break;
+            };
+            for (node, delta) in [(fullest, -1isize), (emptiest, 1)] {
+                let counts = load.get_mut(&node).expect("chosen from the load");
+                counts.0 = counts.0.saturating_add_signed(delta);
+                if leads {
+                    counts.1 = counts.1.saturating_add_signed(delta);
+                }
+            }
+            moves.push(ReplicaMove {
+                group,
+                from: fullest,
+                to: emptiest,
+            });
+            budget -= 1;
+        }
+        moves
+    }
+
+    /// The replica of `placement` that should lead it: the first one neither draining nor giving
+    /// its replica up in a move (none when every replica is one of those).
+    pub fn leader_choice(&self, placement: &GroupPlacement) -> Option<u64> {
+        placement.replicas.iter().copied().find(|node| {
+            !self.draining.contains(node) && placement.moving.is_none_or(|m| m.from != *node)
+        })
     }
 
     /// The shared group with the fewest seats, then the fewest events, then the lowest id.
@@ -284,8 +638,12 @@ impl ClusterMap {
         if self.groups.len() >= DATA_GROUPS_MAX {
             return Err(MetaRefusal::LimitReached("data groups".into()));
         }
-        let mut replicas_on: BTreeMap<u64, (usize, usize)> =
-            self.nodes.keys().map(|&id| (id, (0, 0))).collect();
+        let mut replicas_on: BTreeMap<u64, (usize, usize)> = self
+            .nodes
+            .keys()
+            .filter(|id| !self.removing.contains(id))
+            .map(|&id| (id, (0, 0)))
+            .collect();
         for group in self.groups.values() {
             for (k, node) in group.replicas.iter().enumerate() {
                 if let Some(load) = replicas_on.get_mut(node) {
@@ -310,21 +668,32 @@ impl ClusterMap {
                 events: 0,
                 seats: 0,
                 dedicated_to: Some(event.clone()),
+                moving: None,
             },
         );
         Ok(id)
     }
 
-    /// The data groups `node` holds a replica of.
+    /// The data groups `node` holds a replica of, or is taking one of in a move.
     pub fn groups_of(&self, node: u64) -> impl Iterator<Item = (GroupId, &GroupPlacement)> + '_ {
         self.groups
             .iter()
-            .filter(move |(_, g)| g.replicas.contains(&node))
+            .filter(move |(_, g)| g.hosted_on(node))
             .map(|(&id, g)| (id, g))
     }
 
     /// Panics if the map contradicts itself: a broken map would route sales to the wrong group.
     pub fn assert_consistent(&self) {
+        for node in &self.removing {
+            assert!(
+                self.draining.contains(node),
+                "removing node {node} is not draining"
+            );
+        }
+        assert!(
+            self.moves_in_flight() <= REPLICA_MOVES_IN_FLIGHT_MAX,
+            "more replica moves in flight than allowed"
+        );
         for node in &self.draining {
             assert!(
                 self.nodes.contains_key(node),
@@ -367,8 +736,36 @@ impl ClusterMap {
                 group.replicas.len(),
                 "group {id} repeats a node"
             );
+            if let Some(change) = group.moving {
+                assert_eq!(change.group, *id, "group {id} records another group's move");
+                assert!(
+                    group.replicas.contains(&change.from) && !group.replicas.contains(&change.to),
+                    "group {id}'s move {change:?} does not fit its replicas {:?}",
+                    group.replicas
+                );
+                assert!(
+                    self.nodes.contains_key(&change.to),
+                    "group {id} moves to unknown node {}",
+                    change.to
+                );
+            }
         }
     }
+}
+
+/// Refuses a node id or address the map cannot hold.
+fn check_node(id: u64, address: &NodeAddress) -> Result<(), MetaRefusal> {
+    if id == 0 {
+        return Err(MetaRefusal::Invalid("node id 0 is reserved".into()));
+    }
+    for field in [&address.grpc, &address.http] {
+        if field.is_empty() || field.len() > ADDRESS_BYTES_MAX {
+            return Err(MetaRefusal::Invalid(format!(
+                "node {id}: an address has 1 to {ADDRESS_BYTES_MAX} bytes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -592,6 +989,205 @@ mod tests {
             }
         );
         assert_eq!(choices(&map), [Some(1), Some(2), Some(3)]);
+    }
+
+    fn address(id: u64) -> NodeAddress {
+        nodes(id).remove(&id).expect("nodes(id) has node id")
+    }
+
+    /// Applies every planned move as started and done, as the groups' leaders would, until the
+    /// plan is empty; answers the moves made.
+    fn settle(map: &mut ClusterMap) -> Vec<ReplicaMove> {
+        let mut made = Vec::new();
+        for _ in 0..1_000 {
+            let moves = map.planned_moves();
+            if moves.is_empty() {
+                return made;
+            }
+            assert!(moves.len() <= REPLICA_MOVES_IN_FLIGHT_MAX);
+            for change in &moves {
+                assert!(matches!(
+                    map.apply(&MetaCommand::StartMove(*change)),
+                    MetaOutcome::Replicas { .. }
+                ));
+            }
+            for change in moves {
+                assert!(matches!(
+                    map.apply(&MetaCommand::FinishMove(change)),
+                    MetaOutcome::Replicas { moving: None, .. }
+                ));
+                made.push(change);
+            }
+        }
+        panic!("the plan never settled: {map:?}");
+    }
+
+    #[test]
+    fn an_added_node_takes_an_even_share_of_replicas_and_preferred_leaderships() {
+        let mut map = bootstrapped(3, 12);
+        assert_eq!(
+            map.apply(&MetaCommand::AddNode {
+                node: 4,
+                address: address(4)
+            }),
+            MetaOutcome::NodeAdded { new: true }
+        );
+        assert_eq!(replica_counts(&map), vec![12, 12, 12, 0]);
+        let made = settle(&mut map);
+        assert_eq!(made.len(), 9, "the fewest moves: 36 replicas over 4 nodes");
+        assert!(made.iter().all(|m| m.to == 4));
+        assert_eq!(replica_counts(&map), vec![9, 9, 9, 9]);
+        let leaders = map
+            .groups
+            .values()
+            .filter(|g| g.preferred_leader() == Some(4));
+        assert_eq!(
+            leaders.count(),
+            3,
+            "node 4 is preferred leader of its share"
+        );
+        // Adding it again changes nothing.
+        assert_eq!(
+            map.apply(&MetaCommand::AddNode {
+                node: 4,
+                address: address(4)
+            }),
+            MetaOutcome::NodeAdded { new: false }
+        );
+    }
+
+    fn replica_counts(map: &ClusterMap) -> Vec<usize> {
+        map.nodes
+            .keys()
+            .map(|node| map.groups_of(*node).count())
+            .collect()
+    }
+
+    #[test]
+    fn a_removed_node_gives_every_replica_away_and_is_then_forgotten() {
+        let mut map = bootstrapped(4, 8);
+        assert_eq!(
+            map.apply(&MetaCommand::RemoveNode { node: 2 }),
+            MetaOutcome::Removing {
+                nodes: BTreeSet::from([2])
+            }
+        );
+        assert!(map.draining.contains(&2), "a removing node drains");
+        assert!(matches!(
+            map.apply(&MetaCommand::ForgetNode { node: 2 }),
+            MetaOutcome::Refused(MetaRefusal::Invalid(reason)) if reason.contains("still holds")
+        ));
+        let made = settle(&mut map);
+        assert!(made.iter().all(|m| m.from == 2));
+        assert_eq!(map.emptied_nodes(), vec![2]);
+        assert_eq!(
+            map.apply(&MetaCommand::ForgetNode { node: 2 }),
+            MetaOutcome::NodeForgotten
+        );
+        assert!(!map.nodes.contains_key(&2) && map.draining.is_empty());
+        assert_eq!(replica_counts(&map), vec![8, 8, 8]);
+        // Forgetting it again changes nothing.
+        assert_eq!(
+            map.apply(&MetaCommand::ForgetNode { node: 2 }),
+            MetaOutcome::NodeForgotten
+        );
+    }
+
+    #[test]
+    fn a_removal_that_would_leave_too_few_nodes_for_a_group_is_refused() {
+        let mut map = bootstrapped(3, 3);
+        let before = map.clone();
+        assert!(matches!(
+            map.apply(&MetaCommand::RemoveNode { node: 3 }),
+            MetaOutcome::Refused(MetaRefusal::Invalid(reason)) if reason.contains("add a node first")
+        ));
+        assert_eq!(map, before, "a refusal changes nothing");
+        assert!(matches!(
+            map.apply(&MetaCommand::SetDraining {
+                node: 3,
+                draining: true
+            }),
+            MetaOutcome::Draining { .. }
+        ));
+    }
+
+    #[test]
+    fn moves_that_do_not_fit_the_map_are_refused() {
+        let mut map = bootstrapped(4, 4);
+        // Group 1's replicas are 1, 2, 3.
+        let change = |from, to| ReplicaMove { group: 1, from, to };
+        for (bad, reason) in [
+            (change(4, 1), "holds no replica"),
+            (change(1, 2), "already holds one"),
+            (change(1, 9), "not a node that can take replicas"),
+            (
+                ReplicaMove {
+                    group: 99,
+                    from: 1,
+                    to: 4,
+                },
+                "no such group",
+            ),
+        ] {
+            let before = map.clone();
+            assert!(
+                matches!(
+                    map.apply(&MetaCommand::StartMove(bad)),
+                    MetaOutcome::Refused(MetaRefusal::Invalid(r)) if r.contains(reason)
+                ),
+                "{bad:?}"
+            );
+            assert_eq!(map, before);
+        }
+        assert!(matches!(
+            map.apply(&MetaCommand::FinishMove(change(1, 4))),
+            MetaOutcome::Refused(MetaRefusal::Invalid(r)) if r.contains("no move")
+        ));
+        map.apply(&MetaCommand::StartMove(change(1, 4)));
+        assert!(matches!(
+            map.apply(&MetaCommand::StartMove(change(2, 4))),
+            MetaOutcome::Refused(MetaRefusal::Invalid(r)) if r.contains("already replacing")
+        ));
+        assert_eq!(
+            map.groups_of(4).count(),
+            4,
+            "the new replica is hosted while it moves"
+        );
+        assert_eq!(
+            map.apply(&MetaCommand::FinishMove(change(1, 4))),
+            MetaOutcome::Replicas {
+                group: 1,
+                replicas: vec![4, 2, 3],
+                moving: None
+            }
+        );
+        // Finishing again (a leader retrying after a change of leader) changes nothing.
+        let before = map.clone();
+        assert!(matches!(
+            map.apply(&MetaCommand::FinishMove(change(1, 4))),
+            MetaOutcome::Replicas { moving: None, .. }
+        ));
+        assert_eq!(map, before);
+    }
+
+    #[test]
+    fn a_node_cannot_join_twice_under_two_addresses_or_reuse_another_address() {
+        let mut map = bootstrapped(3, 3);
+        assert!(matches!(
+            map.apply(&MetaCommand::AddNode { node: 2, address: address(7) }),
+            MetaOutcome::Refused(MetaRefusal::Invalid(r)) if r.contains("already in the cluster")
+        ));
+        assert!(matches!(
+            map.apply(&MetaCommand::AddNode { node: 7, address: address(2) }),
+            MetaOutcome::Refused(MetaRefusal::Invalid(r)) if r.contains("already serves")
+        ));
+        assert!(matches!(
+            map.apply(&MetaCommand::AddNode {
+                node: 0,
+                address: address(1)
+            }),
+            MetaOutcome::Refused(MetaRefusal::Invalid(_))
+        ));
     }
 
     #[test]

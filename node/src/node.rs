@@ -1,7 +1,8 @@
 //! A running `boxofficed`: the node's RocksDB, its Raft groups (group 0 and the data groups the
 //! cluster map gives it), their proposers, expiry sweepers and waiting-room admitters, the
-//! reconciler that follows the map, the leader balancer, quiescence of idle groups, one gRPC server
-//! for Raft traffic and the public API, and the HTTP gateway.
+//! reconciler that follows the map (starting the groups it gains, deleting those it gave up), the
+//! leader balancer, placement (`crate::placement`), quiescence of idle groups, one gRPC server for
+//! Raft traffic and the public API, and the HTTP gateway.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -87,7 +88,7 @@ pub struct NodeState {
     /// The waiting room's secret (ranks and tokens), when configured.
     pub room_key: Option<RoomKey>,
     raft_config: Arc<openraft::Config>,
-    channels: PeerChannels,
+    pub(crate) channels: PeerChannels,
     data: Mutex<BTreeMap<GroupId, DataGroup>>,
 }
 
@@ -127,7 +128,7 @@ fn raft_config(config: &NodeConfig) -> Result<openraft::Config, NodeError> {
         election_timeout_min: timings.election_timeout_min_ms,
         election_timeout_max: timings.election_timeout_max_ms,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(timings.snapshot_after_entries),
-        max_in_snapshot_log_to_keep: 1_000,
+        max_in_snapshot_log_to_keep: timings.log_kept_after_snapshot_entries,
         snapshot_max_chunk_size: config.limits.snapshot_chunk_bytes_max as u64,
         ..openraft::Config::default()
     }
@@ -266,9 +267,17 @@ impl Node {
             },
         ));
 
-        let tasks = vec![
+        let own_address = NodeAddress {
+            grpc: own_grpc,
+            http: config
+                .http_advertise
+                .clone()
+                .unwrap_or_else(|| http_addr.to_string()),
+        };
+        let mut tasks = vec![
             tokio::spawn(reconciler(state.clone())),
             tokio::spawn(leader_balancer(state.clone())),
+            tokio::spawn(crate::placement::placement_loop(state.clone())),
             tokio::spawn(quiesce::controller(quiescence.clone())),
             tokio::spawn(quiesce::beater(
                 quiescence,
@@ -276,6 +285,13 @@ impl Node {
                 state.meta_view.clone(),
             )),
         ];
+        if !config.join.is_empty() {
+            tasks.push(tokio::spawn(crate::placement::join(
+                state.clone(),
+                config.join.clone(),
+                own_address,
+            )));
+        }
         tracing::info!(node = id, grpc = %grpc_addr, http = %http_addr, "node started");
         Ok(Node {
             state,
@@ -386,9 +402,35 @@ impl NodeState {
 
     /// Starts every data group the map gives this node that is not running yet; a group that was
     /// never initialized is initialized with its replicas (every replica does the same, which
-    /// openraft allows for identical memberships).
+    /// openraft allows for identical memberships), except on a node taking a replica in a move,
+    /// which waits as a learner for the leader. Stops and deletes the groups the map no longer
+    /// gives this node (their replica moved away: the group's membership without it is committed
+    /// before the map records the move done).
     async fn reconcile(self: &Arc<Self>) -> Result<(), NodeError> {
         let view = self.map();
+        let retired: Vec<(GroupId, DataGroup)> = {
+            let mut data = self.lock_data();
+            let gone: Vec<GroupId> = data
+                .keys()
+                .copied()
+                .filter(|g| view.map.groups.get(g).is_none_or(|p| !p.hosted_on(self.id)))
+                .collect();
+            gone.into_iter()
+                .filter_map(|g| data.remove(&g).map(|hosted| (g, hosted)))
+                .collect()
+        };
+        for (group, hosted) in retired {
+            hosted.sweeper.abort();
+            hosted.admitter.abort();
+            self.groups.remove(group);
+            let _ = hosted.raft.shutdown().await;
+            self.storage.delete_group(group)?;
+            tracing::info!(
+                node = self.id,
+                group,
+                "replica moved away: data group deleted"
+            );
+        }
         for (group, placement) in view.map.groups_of(self.id) {
             if self.lock_data().contains_key(&group) {
                 continue;
@@ -444,7 +486,7 @@ impl NodeState {
                 group,
                 message: e.to_string(),
             })?;
-            if !initialized {
+            if !initialized && placement.replicas.contains(&self.id) {
                 let members = Self::members(&view.map, &placement.replicas);
                 // Another replica may have initialized it first; then this one is told NotAllowed
                 // and learns the group from its leader.

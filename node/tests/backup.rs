@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use boxoffice_client::backup::{self, Manifest, ReplicaCheck, Taken};
 use boxoffice_client::{Client, Consistency};
 use boxoffice_statemachine::{EventSpec, OrderView};
-use support::load::{
+use support::sales::{
     assert_no_oversell, assert_orders_present, run_buyers, seed, stadium_on_sale, Sales,
 };
 use support::{create_event, ProcessCluster};
@@ -46,16 +46,12 @@ async fn backup_during_an_on_sale(
     seed: u64,
 ) -> (Sales, Manifest) {
     let client = source.client();
-    let (tasks, sales) = run_buyers(&client, &spec.id, 24, 10_000, seed).await;
+    let buyers = run_buyers(&client, std::slice::from_ref(&spec.id), 24, 10_000, seed);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (manifest, from, to) = backup(&client, dir).await;
     // The on-sale goes on after the backup: those buys are not in it.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    sales.lock().await.stop = true;
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let sales = std::mem::take(&mut *sales.lock().await);
+    let sales = buyers.stop().await;
     let during = sales
         .answered_at
         .iter()
@@ -168,11 +164,15 @@ async fn a_backup_taken_during_an_on_sale_restores_every_acknowledged_buy_into_a
     assert_orders_as_of_the_backup(&client, &before, &after).await;
 
     // The restored cluster sells on, and still sells no seat twice.
-    let (tasks, more) = run_buyers(&client, &spec.id, 6, 5, seed.wrapping_add(1)).await;
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let more = more.lock().await;
+    let more = run_buyers(
+        &client,
+        std::slice::from_ref(&spec.id),
+        6,
+        5,
+        seed.wrapping_add(1),
+    )
+    .finish()
+    .await;
     assert!(!more.orders.is_empty(), "the restored cluster takes buys");
     let all: Vec<OrderView> = before.iter().chain(&more.orders).cloned().collect();
     assert_no_oversell(&all, GA_PLACES);

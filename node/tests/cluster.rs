@@ -7,26 +7,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use boxoffice_client::{Client, Consistency};
-use boxoffice_statemachine::{CustomerId, Effect, EventSpec, Outcome, Rejection, Selection};
-use support::load::{assert_no_oversell, assert_orders_present, run_buyers, seed, stadium_on_sale};
-use support::ProcessCluster;
-
-/// Creates `spec` and returns the group it landed on.
-async fn create(client: &Client, spec: &EventSpec) -> u64 {
-    let decided = client
-        .create_event(&client.new_request_id(), spec, false)
-        .await
-        .unwrap();
-    assert!(
-        matches!(
-            decided.outcome,
-            Outcome::Accepted(Effect::EventCreated { .. })
-        ),
-        "{decided:?}"
-    );
-    decided.group
-}
+use boxoffice_client::Consistency;
+use boxoffice_statemachine::{CustomerId, Effect, Outcome, Rejection, Selection};
+use support::sales::{
+    assert_no_oversell, assert_orders_present, run_buyers, seed, stadium_on_sale,
+};
+use support::{create_event, ProcessCluster};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hundred_buyers_racing_for_a_thousand_seats_never_oversell() {
@@ -35,13 +21,11 @@ async fn a_hundred_buyers_racing_for_a_thousand_seats_never_oversell() {
     let client = cluster.client();
     // 2 sections x 10 rows x 20 seats + 600 GA places = 1,000.
     let spec = stadium_on_sale("race", 2, 20, 600);
-    let group = create(&client, &spec).await;
+    let group = create_event(&client, &spec).await;
 
-    let (tasks, sales) = run_buyers(&client, &spec.id, 100, 15, seed).await;
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let sales = sales.lock().await;
+    let sales = run_buyers(&client, std::slice::from_ref(&spec.id), 100, 15, seed)
+        .finish()
+        .await;
     assert_no_oversell(&sales.orders, 600);
     assert_orders_present(&client, &sales.orders).await;
 
@@ -67,12 +51,12 @@ async fn a_leader_killed_under_load_loses_no_acknowledged_buy() {
     let mut cluster = ProcessCluster::start(3, 3, 50_000).await;
     let client = cluster.client();
     let spec = stadium_on_sale("failover", 2, 20, 5_000);
-    let group = create(&client, &spec).await;
+    let group = create_event(&client, &spec).await;
     let leader = cluster.leader_of(group).await;
 
-    let (tasks, sales) = run_buyers(&client, &spec.id, 40, 60, seed).await;
+    let buyers = run_buyers(&client, std::slice::from_ref(&spec.id), 40, 60, seed);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let orders_before = sales.lock().await.orders.len();
+    let orders_before = buyers.sales.lock().await.orders.len();
     cluster.kill(leader);
     let killed_at = Instant::now();
     let new_leader = cluster.leader_of(group).await;
@@ -81,12 +65,9 @@ async fn a_leader_killed_under_load_loses_no_acknowledged_buy() {
         "leader {leader} killed after {orders_before} orders; node {new_leader} leads after {:?}",
         killed_at.elapsed()
     );
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let sales = buyers.finish().await;
     cluster.restart(leader).await;
 
-    let sales = sales.lock().await;
     println!(
         "{} orders, {} rejected, {} indeterminate, longest pause {:?}",
         sales.orders.len(),
@@ -108,7 +89,7 @@ async fn a_retry_with_the_same_request_id_across_a_leader_change_acts_once() {
     let mut cluster = ProcessCluster::start(3, 1, 50_000).await;
     let client = cluster.client();
     let spec = stadium_on_sale("retry", 2, 20, 100);
-    let group = create(&client, &spec).await;
+    let group = create_event(&client, &spec).await;
     let customer = CustomerId::new("carol").unwrap();
     let pick = Selection::GeneralAdmission {
         area: "Field".into(),
@@ -159,7 +140,7 @@ async fn a_node_down_while_20_000_commands_commit_catches_up_by_snapshot() {
     let mut cluster = ProcessCluster::start(3, 1, 100).await;
     let client = cluster.client();
     let spec = stadium_on_sale("catchup", 2, 20, 50_000);
-    let group = create(&client, &spec).await;
+    let group = create_event(&client, &spec).await;
     let leader = cluster.leader_of(group).await;
     let follower = *cluster.running().iter().find(|&&n| n != leader).unwrap();
     cluster.kill(follower);

@@ -104,6 +104,9 @@ enum Command {
     Drain(cluster::NodeArg),
     /// Ends a node's draining: leaderships come back to it as placed.
     Undrain(cluster::NodeArg),
+    /// Adds or removes a node (its replicas move on or off it, one group at a time).
+    #[command(subcommand)]
+    Node(cluster::NodeCommand),
     /// Creates an event from a .toml or .json file (the shape of EventSpec).
     CreateEvent(commands::CreateEventArgs),
     /// Creates a stadium event (fixtures::stadium), handy for demos.
@@ -162,6 +165,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Audit(args) => cluster::audit(&global, args).await,
         Command::Drain(args) => cluster::set_draining(&global, args, true).await,
         Command::Undrain(args) => cluster::set_draining(&global, args, false).await,
+        Command::Node(command) => cluster::change_nodes(&global, command).await,
         Command::CreateEvent(args) => commands::create_event(&global, args).await,
         Command::CreateStadium(args) => commands::create_stadium(&global, args).await,
         Command::Open(args) => commands::set_status(&global, args, StatusChange::Open).await,

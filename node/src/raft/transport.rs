@@ -1,6 +1,7 @@
 //! Raft traffic over gRPC: the server side that routes each message to its group's Raft, and the
 //! client side (openraft's network) that shares one HTTP/2 channel per peer node among all groups,
-//! and sends their appends in batches per peer (`append_batch`).
+//! and sends their appends in batches per peer (`append_batch`). Also carries cluster-map changes
+//! from any node to group 0's leader (`crate::placement`).
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -25,6 +26,7 @@ use super::append_batch::{AppendBatcher, APPEND_BATCH_MESSAGES_MAX};
 use super::quiesce::{BeatRefused, Quiescence};
 use super::state_machine::StateMachine;
 use super::{decode, encode, TypeConfig};
+use crate::meta::{MetaCommand, META_GROUP};
 use crate::storage::GroupId;
 
 /// Generated from `proto/raft.proto`.
@@ -245,6 +247,19 @@ impl RaftTransport for RaftService {
                 BeatRefused::TooManyGroups(_) => Status::resource_exhausted(refused.to_string()),
             })?;
         Ok(Response::new((*self.quiescence.beat()).clone()))
+    }
+
+    async fn change_cluster_map(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let message = request.into_inner();
+        let meta = self.group(META_GROUP)?;
+        let command: MetaCommand = decode(&message.payload).map_err(bad_payload)?;
+        let answer = crate::placement::write_here(&meta, command)
+            .await
+            .map_err(Status::unavailable)?;
+        Ok(reply(META_GROUP, &answer))
     }
 
     async fn install_snapshot(

@@ -129,6 +129,18 @@ impl NodeStorage {
     pub fn sync(&self) -> Result<(), StorageError> {
         Ok(self.db.flush_wal(true)?)
     }
+
+    /// Deletes every key of `group` (its log, Raft metadata and state), durably. Only for a group
+    /// this node no longer hosts and whose Raft is shut down.
+    pub fn delete_group(&self, group: GroupId) -> Result<(), StorageError> {
+        let mut batch = rocksdb::WriteBatch::default();
+        let (from, to) = (group_key(group, &[]), group_key(group + 1, &[]));
+        for name in COLUMN_FAMILIES {
+            batch.delete_range_cf(self.cf(name), &from, &to);
+        }
+        self.db.write(batch)?;
+        self.sync()
+    }
 }
 
 /// `key` prefixed with the group id.

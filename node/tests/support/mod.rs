@@ -2,8 +2,8 @@
 //! process, RocksDB directory and ports; kill -9, restart, and audit of every replica.
 #![allow(dead_code)] // each test binary uses part of the harness
 
-pub mod load;
 mod restore;
+pub mod sales;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
@@ -72,6 +72,8 @@ pub struct TestNode {
 pub struct ProcessCluster {
     pub nodes: BTreeMap<u64, TestNode>,
     dir: tempfile::TempDir,
+    snapshot_after_entries: u64,
+    extra: String,
 }
 
 fn free_port() -> u16 {
@@ -83,7 +85,7 @@ fn free_port() -> u16 {
 
 impl ProcessCluster {
     /// Starts `n` nodes with `data_groups` data groups; `snapshot_after_entries` sets how often
-    /// groups snapshot (and purge their logs).
+    /// groups snapshot (and purge their logs, keeping at most that many entries, up to 1,000).
     pub async fn start(n: u64, data_groups: u32, snapshot_after_entries: u64) -> ProcessCluster {
         Self::start_with(n, data_groups, snapshot_after_entries, "").await
     }
@@ -96,8 +98,14 @@ impl ProcessCluster {
         snapshot_after_entries: u64,
         extra: &str,
     ) -> ProcessCluster {
-        let mut cluster = Self::configured(n, snapshot_after_entries, extra);
+        let mut cluster = ProcessCluster {
+            nodes: BTreeMap::new(),
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            snapshot_after_entries,
+            extra: extra.to_owned(),
+        };
         for id in 1..=n {
+            cluster.configure(id, &[]);
             cluster.restart(id).await;
         }
         let members = cluster
@@ -107,7 +115,7 @@ impl ProcessCluster {
                 node_id: n.id,
                 grpc_address: n.grpc.clone(),
                 http_address: n.http.clone(),
-                draining: false,
+                ..proto::NodeInfo::default()
             })
             .collect();
         cluster
@@ -119,32 +127,44 @@ impl ProcessCluster {
         cluster
     }
 
-    /// `n` nodes' directories, ports and configuration files, none started.
-    fn configured(n: u64, snapshot_after_entries: u64, extra: &str) -> ProcessCluster {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let mut nodes = BTreeMap::new();
-        for id in 1..=n {
-            let grpc = format!("127.0.0.1:{}", free_port());
-            let http = format!("127.0.0.1:{}", free_port());
-            let data = dir.path().join(format!("node-{id}"));
-            let config = dir.path().join(format!("node-{id}.toml"));
-            let text = format!(
-                "node_id = {id}\ndata_dir = {data:?}\ngrpc_listen = {grpc:?}\nhttp_listen = {http:?}\n{RAFT}snapshot_after_entries = {snapshot_after_entries}\n{HTTP}{rates}{extra}\n",
-                rates = if extra.contains("per_address") { "" } else { ADDRESS_RATE },
-            );
-            std::fs::write(&config, text).expect("write a node config");
-            nodes.insert(
+    /// Writes node `id`'s configuration (joining through `join`, if any) and records its ports.
+    fn configure(&mut self, id: u64, join: &[String]) {
+        let grpc = format!("127.0.0.1:{}", free_port());
+        let http = format!("127.0.0.1:{}", free_port());
+        let data = self.dir.path().join(format!("node-{id}"));
+        let config = self.dir.path().join(format!("node-{id}.toml"));
+        let extra = &self.extra;
+        let text = format!(
+            "node_id = {id}\ndata_dir = {data:?}\ngrpc_listen = {grpc:?}\nhttp_listen = {http:?}\njoin = {join:?}\n{RAFT}snapshot_after_entries = {snapshot}\nlog_kept_after_snapshot_entries = {kept}\n{HTTP}{rates}{extra}\n",
+            snapshot = self.snapshot_after_entries,
+            // At most one snapshot interval of log stays behind a snapshot: a replica that far
+            // behind (a new one, say) catches up from a snapshot.
+            kept = self.snapshot_after_entries.min(1_000),
+            rates = if extra.contains("per_address") { "" } else { ADDRESS_RATE },
+        );
+        std::fs::write(&config, text).expect("write a node config");
+        self.nodes.insert(
+            id,
+            TestNode {
                 id,
-                TestNode {
-                    id,
-                    grpc,
-                    http,
-                    config,
-                    child: None,
-                },
-            );
-        }
-        ProcessCluster { nodes, dir }
+                grpc,
+                http,
+                config,
+                child: None,
+            },
+        );
+    }
+
+    /// Starts a new node `id` that joins the cluster through the running nodes (`--join`).
+    pub async fn add_node(&mut self, id: u64) {
+        assert!(!self.nodes.contains_key(&id), "node {id} exists");
+        let join: Vec<String> = self
+            .running()
+            .iter()
+            .map(|n| self.nodes[n].grpc.clone())
+            .collect();
+        self.configure(id, &join);
+        self.restart(id).await;
     }
 
     /// A client over every node.
@@ -304,8 +324,8 @@ impl ProcessCluster {
         }
     }
 
-    /// Waits until every running replica of `group` passes the invariant audit and all report one
-    /// state hash at one applied index; returns an audit.
+    /// Waits until every running replica of `group` (every running node for group 0) passes the
+    /// invariant audit and all report one state hash at one applied index; returns an audit.
     pub async fn converged(&self, group: u64) -> proto::AuditReply {
         self.converged_within(group, Duration::from_secs(30)).await
     }
@@ -317,7 +337,15 @@ impl ProcessCluster {
         let deadline = Instant::now() + within;
         loop {
             // All at once, so that a group still applying is seen by each replica at one moment.
-            let running = self.running();
+            let replicas = client.cluster_status().await.ok().and_then(|status| {
+                let info = status.groups.into_iter().find(|g| g.group == group)?;
+                (group != 0).then_some(info.replicas)
+            });
+            let running: Vec<u64> = self
+                .running()
+                .into_iter()
+                .filter(|id| replicas.as_ref().is_none_or(|r| r.contains(id)))
+                .collect();
             let answers = futures_util::future::join_all(
                 running
                     .iter()
@@ -339,7 +367,7 @@ impl ProcessCluster {
                 .iter()
                 .map(|a| (a.applied_index, a.state_hash.clone()))
                 .collect();
-            if audits.len() == self.running().len() && states.len() == 1 {
+            if audits.len() == running.len() && states.len() == 1 {
                 return audits.remove(0);
             }
             assert!(

@@ -1,6 +1,7 @@
 //! A new cluster of real processes restored from a backup (`boxofficed restore` on each node,
 //! then a start without bootstrap), on ports and directories of its own.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -12,7 +13,15 @@ impl ProcessCluster {
     /// and starts them; returns once every group has a leader, and how long the restore (writing
     /// the nodes' data, not starting them) took.
     pub async fn restored(backup: &Path, n: u64) -> (ProcessCluster, Duration) {
-        let mut cluster = Self::configured(n, 50_000, "");
+        let mut cluster = ProcessCluster {
+            nodes: BTreeMap::new(),
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            snapshot_after_entries: 50_000,
+            extra: String::new(),
+        };
+        for id in 1..=n {
+            cluster.configure(id, &[]);
+        }
         let members: Vec<String> = cluster
             .nodes
             .values()

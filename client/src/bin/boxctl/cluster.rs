@@ -1,5 +1,5 @@
-//! The cluster subcommands of boxctl: bootstrap, wait-ready, status (with warnings), audit, and
-//! draining a node.
+//! The cluster subcommands of boxctl: bootstrap, wait-ready, status (with warnings), audit,
+//! draining, adding and removing a node.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -61,6 +61,63 @@ pub async fn set_draining(global: &Global, args: NodeArg, draining: bool) -> any
     }
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum NodeCommand {
+    /// Adds a node: ID=GRPC_ADDR,HTTP_ADDR (a node started with --join adds itself the same way).
+    Add {
+        #[arg(value_parser = parse_node)]
+        node: proto::NodeInfo,
+    },
+    /// Starts removing a node: it drains, its replicas move to the others, then it is forgotten
+    /// (`boxctl status` no longer lists it; then stop its process).
+    Remove(NodeArg),
+}
+
+pub async fn change_nodes(global: &Global, command: NodeCommand) -> anyhow::Result<Exit> {
+    let client = global.client()?;
+    let (node_id, result) = match command {
+        NodeCommand::Add { node } => {
+            let node_id = node.node_id;
+            let reply = client.add_node(node).await.map(|reply| {
+                let text = if reply.added {
+                    format!("node {node_id} added; replicas will move onto it")
+                } else {
+                    format!("node {node_id} was already in the cluster")
+                };
+                let json = json!({ "node_id": node_id, "added": reply.added, "meta_index": reply.meta_index });
+                (text, json, reply.meta_index)
+            });
+            (node_id, reply)
+        }
+        NodeCommand::Remove(NodeArg { node_id }) => {
+            let reply = client.remove_node(node_id).await.map(|reply| {
+                let text = format!(
+                    "node {node_id} is being removed; its replicas move away (removing now: {:?})",
+                    reply.removing
+                );
+                let json = json!({ "node_id": node_id, "removing": reply.removing, "meta_index": reply.meta_index });
+                (text, json, reply.meta_index)
+            });
+            (node_id, reply)
+        }
+    };
+    match result {
+        Ok((text, json, meta_index)) => {
+            if global.json {
+                println!("{json}");
+            } else {
+                println!("{text} (meta index {meta_index})");
+            }
+            Ok(Exit::Ok)
+        }
+        Err(ClientError::InvalidArgument(reason)) => {
+            eprintln!("boxctl: refused: {reason}");
+            Ok(Exit::Rejected)
+        }
+        Err(error) => Err(error).with_context(|| format!("change node {node_id}")),
+    }
+}
+
 fn parse_node(text: &str) -> Result<proto::NodeInfo, String> {
     let (id, addresses) = text
         .split_once('=')
@@ -79,7 +136,7 @@ fn parse_node(text: &str) -> Result<proto::NodeInfo, String> {
         node_id,
         grpc_address: grpc.trim().to_string(),
         http_address: http.trim().to_string(),
-        draining: false,
+        ..proto::NodeInfo::default()
     })
 }
 
@@ -317,6 +374,14 @@ fn warnings(view: &View) -> Vec<String> {
             }
         }
     }
+    for group in &view.base.groups {
+        if let Some(change) = group.moving {
+            warnings.push(format!(
+                "group {}: replica moving from node {} to node {}",
+                group.group, change.from, change.to
+            ));
+        }
+    }
     for node in view.base.nodes.iter().filter(|n| n.draining) {
         if let Some(count) = led.get(&node.node_id).filter(|&&count| count > 0) {
             warnings.push(format!(
@@ -370,6 +435,7 @@ fn group_json(view: &View, group: &proto::GroupInfo) -> Value {
         "events": group.events,
         "seats": group.seats,
         "dedicated_to": group.dedicated_to,
+        "moving": group.moving.map(|m| json!({ "from": m.from, "to": m.to })),
         "snapshot_index": info.snapshot_index,
         "purged_index": info.purged_index,
     })
@@ -392,6 +458,7 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
                 "http_address": n.http_address,
                 "reachable": view.reachable(n.node_id),
                 "draining": n.draining,
+                "removing": n.removing,
                 "leads": base.groups.iter().filter(|g| view.leader_view(g).leader_id == Some(n.node_id)).count(),
                 "quiet_groups": view.quiet_groups(n.node_id),
             })).collect::<Vec<_>>(),
@@ -421,11 +488,13 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
             .iter()
             .filter(|g| view.leader_view(g).leader_id == Some(node.node_id))
             .count();
-        let state = match (view.reachable(node.node_id), node.draining) {
-            (true, false) => "up",
-            (true, true) => "up,draining",
-            (false, false) => "UNREACHABLE",
-            (false, true) => "DOWN,draining",
+        let state = match (view.reachable(node.node_id), node.draining, node.removing) {
+            (true, _, true) => "up,removing",
+            (false, _, true) => "DOWN,removing",
+            (true, false, _) => "up",
+            (true, true, _) => "up,draining",
+            (false, false, _) => "UNREACHABLE",
+            (false, true, _) => "DOWN,draining",
         };
         let quiet = view
             .quiet_groups(node.node_id)
@@ -450,7 +519,10 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
     );
     for group in &base.groups {
         let info = view.leader_view(group);
-        let replicas: Vec<String> = group.replicas.iter().map(ToString::to_string).collect();
+        let mut replicas: Vec<String> = group.replicas.iter().map(ToString::to_string).collect();
+        if let Some(change) = group.moving {
+            replicas.push(format!("({}>{})", change.from, change.to));
+        }
         let applied: Vec<String> = group
             .replicas
             .iter()

@@ -1,9 +1,10 @@
-//! Buyers for real-process cluster tests: a steady on-sale of holds each bought when held, what
-//! the buyers were told (orders with the log index that decided them, rejections, unknown
-//! outcomes, when each success came), and the checks made on it (no seat sold twice, every
-//! acknowledged order still there).
+//! The on-sale load the cluster tests share: buyers holding and buying seats on real processes,
+//! every outcome recorded (orders with the log index that decided them, rejections, unknown
+//! outcomes, when each answer came, the longest pause), and the
+//! checks run on what they were told: no seat sold twice, every acknowledged order present.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,6 @@ pub fn stadium_on_sale(id: &str, sections: usize, seats: u32, ga: u32) -> EventS
     spec
 }
 
-/// The test's random seed: `BOXOFFICE_SEED`, else the clock; printed so a failure can be replayed.
 pub fn seed() -> u64 {
     let seed = std::env::var("BOXOFFICE_SEED")
         .ok()
@@ -41,18 +41,16 @@ pub fn seed() -> u64 {
 #[derive(Debug, Default)]
 pub struct Sales {
     pub orders: Vec<OrderView>,
-    /// The log index of the entry that decided each acknowledged order.
-    pub order_indexes: BTreeMap<OrderId, u64>,
-    /// Commands sent (holds and buys), whatever came back.
-    pub commands: u32,
     pub indeterminate: u32,
     pub rejected: u32,
     /// Longest time without any successful command, and when it ended.
     pub longest_pause: Duration,
+    /// The log index of the entry that decided each acknowledged order.
+    pub order_indexes: BTreeMap<OrderId, u64>,
+    /// Commands sent (holds and buys), whatever came back.
+    pub commands: u32,
     /// When each command with a definite answer got it, in order.
     pub answered_at: Vec<Instant>,
-    /// Set to make every buyer stop after its current attempt.
-    pub stop: bool,
 }
 
 impl Sales {
@@ -73,22 +71,29 @@ impl Sales {
     }
 }
 
-/// One buyer: up to `attempts` holds of 1–2 seats (specific, GA or best available, by `buyer`),
-/// each bought when held, until `sales.stop`. Every outcome is recorded in `sales`.
+/// One buyer: up to `attempts` holds of 1–2 seats (specific, GA or best available, by buyer) of
+/// one of `events` (each a `stadium_on_sale(_, 2, 20, _)`), each bought when held, until `stop`.
+/// Every outcome is recorded in `sales`.
+#[allow(clippy::too_many_arguments)] // one buyer's whole setting, passed once
 async fn buyer(
     client: Client,
-    event: EventId,
+    events: Arc<[EventId]>,
     buyer: u32,
     attempts: u32,
     seed: u64,
     sales: Arc<Mutex<Sales>>,
     last_success: Arc<Mutex<Instant>>,
+    stop: Arc<AtomicBool>,
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ u64::from(buyer));
     for attempt in 0..attempts {
-        if sales.lock().await.stop {
-            return;
+        if stop.load(Ordering::Relaxed) {
+            break;
         }
+        let event = match events.len() {
+            1 => &events[0],
+            n => &events[rng.random_range(0..n)],
+        };
         let customer = CustomerId::new(format!("b{buyer}-{attempt}")).unwrap();
         let quantity = rng.random_range(1..=2);
         let selection = match buyer % 3 {
@@ -113,13 +118,7 @@ async fn buyer(
             },
         };
         let held = client
-            .hold(
-                &client.new_request_id(),
-                &event,
-                &customer,
-                &selection,
-                None,
-            )
+            .hold(&client.new_request_id(), event, &customer, &selection, None)
             .await;
         let hold = match record(&sales, &last_success, held).await {
             Some((Effect::Held(hold), _)) => hold,
@@ -149,9 +148,9 @@ async fn record(
             *last = now;
             drop(last);
             let mut sales = sales.lock().await;
+            sales.longest_pause = sales.longest_pause.max(gap);
             sales.commands += 1;
             sales.answered_at.push(now);
-            sales.longest_pause = sales.longest_pause.max(gap);
             match decided.outcome {
                 Outcome::Accepted(effect) => Some((effect, decided.log_index)),
                 Outcome::Rejected(_) => {
@@ -170,24 +169,31 @@ async fn record(
     }
 }
 
-/// No seat in two confirmed orders, and no more GA tickets than places.
+/// No seat of an event in two confirmed orders, and no more GA tickets of an event than its
+/// `ga_capacity` places.
 pub fn assert_no_oversell(orders: &[OrderView], ga_capacity: u32) {
     let mut seats = BTreeSet::new();
-    let mut ga = 0;
+    let mut ga: BTreeMap<&EventId, u32> = BTreeMap::new();
     for order in orders {
+        let event = &order.id.event;
         match &order.items {
             HoldItems::Seats(list) => {
                 for seat in list {
-                    assert!(seats.insert(*seat), "seat {seat} sold twice");
+                    assert!(
+                        seats.insert((event, *seat)),
+                        "seat {seat} of {event} sold twice"
+                    );
                 }
             }
-            HoldItems::Places { quantity, .. } => ga += quantity,
+            HoldItems::Places { quantity, .. } => *ga.entry(event).or_default() += quantity,
         }
     }
-    assert!(
-        ga <= ga_capacity,
-        "{ga} GA tickets for {ga_capacity} places"
-    );
+    for (event, sold) in ga {
+        assert!(
+            sold <= ga_capacity,
+            "{sold} GA tickets of {event} for {ga_capacity} places"
+        );
+    }
 }
 
 /// Every acknowledged order reads back, linearizably, as confirmed.
@@ -204,29 +210,55 @@ pub async fn assert_orders_present(client: &Client, orders: &[OrderView]) {
     }
 }
 
-/// Starts `buyers` buyers of `event`, each making up to `attempts` holds (set `Sales::stop` to end
-/// them sooner).
-pub async fn run_buyers(
+/// Buyers at work (see [`run_buyers`]).
+pub struct Buyers {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// What they were told so far.
+    pub sales: Arc<Mutex<Sales>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Buyers {
+    /// Lets every buyer finish its attempts; answers what they were told.
+    pub async fn finish(self) -> Sales {
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        std::mem::take(&mut *self.sales.lock().await)
+    }
+
+    /// Stops every buyer after its current command; answers what they were told.
+    pub async fn stop(self) -> Sales {
+        self.stop.store(true, Ordering::Relaxed);
+        self.finish().await
+    }
+}
+
+/// Starts `buyers` buyers, each making up to `attempts` holds (and buys) on `events`.
+pub fn run_buyers(
     client: &Client,
-    event: &EventId,
+    events: &[EventId],
     buyers: u32,
     attempts: u32,
     seed: u64,
-) -> (Vec<tokio::task::JoinHandle<()>>, Arc<Mutex<Sales>>) {
+) -> Buyers {
     let sales = Arc::new(Mutex::new(Sales::default()));
     let last_success = Arc::new(Mutex::new(Instant::now()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let events: Arc<[EventId]> = events.into();
     let tasks = (0..buyers)
         .map(|b| {
             tokio::spawn(buyer(
                 client.clone(),
-                event.clone(),
+                events.clone(),
                 b,
                 attempts,
                 seed,
                 sales.clone(),
                 last_success.clone(),
+                stop.clone(),
             ))
         })
         .collect();
-    (tasks, sales)
+    Buyers { tasks, sales, stop }
 }

@@ -1,0 +1,378 @@
+//! Growing and shrinking a live cluster: cluster-map writes from any node (sent on to group 0's
+//! leader), the placement steward on group 0's leader (group 0's own membership, the planned
+//! replica moves, forgetting emptied nodes), the replica mover on each data group's leader, and a
+//! new node's join.
+//!
+//! A replica move (`crate::meta::ReplicaMove`) is recorded in the map by the steward, then carried
+//! out by the group's leader: the new replica joins as a learner and catches up (by snapshot when
+//! the log was purged), one membership change puts it in the old one's place, and the leader
+//! records the move done in the map. Every step can be repeated after a crash or a change of
+//! leader: the next leader finds the move in the map and the membership where it was left. The
+//! old replica's node sees the group gone from its share of the map and deletes its copy
+//! (`NodeState::reconcile`). A node giving a replica up never carries the move out itself: the
+//! leader balancer first hands the group to another replica (`ClusterMap::leader_choice`).
+//!
+//! Group 0's voters are the first [`META_VOTERS_MAX`] nodes that stay (current voters first); every
+//! other node follows the map as a learner. A removing node leaves group 0 once the map forgets it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use boxoffice_client::{proto, Client, ClientOptions};
+use openraft::{BasicNode, ChangeMembers};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, ReplicaMove, META_GROUP};
+use crate::node::NodeState;
+use crate::raft::proposer::renew_write_lease;
+use crate::raft::transport::GroupRaft;
+use crate::raft::{decode, encode, Proposal, ProposalOutcomes};
+use crate::storage::GroupId;
+
+/// How often each node looks for placement work (moves to carry out, steward duties).
+const PLACEMENT_EVERY: Duration = Duration::from_millis(500);
+/// How long a new replica may take to catch up before its move is tried again.
+const MOVE_CATCH_UP_WAIT_MAX: Duration = Duration::from_secs(120);
+/// Voters of group 0; the other nodes follow the cluster map as learners.
+pub const META_VOTERS_MAX: usize = 5;
+/// A learner of group 0 becomes a voter once its log is within this many entries of the leader's.
+const PROMOTE_LAG_ENTRIES_MAX: u64 = 64;
+/// A map write is sent towards group 0's leader at most this many times.
+const MAP_WRITE_ATTEMPTS_MAX: u32 = 10;
+/// Pause between map write attempts while group 0 elects a leader.
+const MAP_WRITE_RETRY_AFTER: Duration = Duration::from_millis(200);
+/// How long a joining node waits between attempts to add itself.
+const JOIN_RETRY_EVERY: Duration = Duration::from_secs(1);
+/// How long a joining node waits for the map to reach it after it was added.
+const JOIN_MAP_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a placement step did not happen (it is tried again on the next round).
+#[derive(Debug, thiserror::Error)]
+pub enum PlacementError {
+    #[error("group 0 has no reachable leader: {0}")]
+    NoLeader(String),
+    #[error("the cluster map refused {command:?}: {reason}")]
+    Refused {
+        command: MetaCommand,
+        reason: String,
+    },
+    #[error("group {group}: {message}")]
+    Raft { group: GroupId, message: String },
+}
+
+/// The answer to a cluster-map change sent to a node.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum MapWrite {
+    /// Applied by group 0 at `index`.
+    Done { outcome: MetaOutcome, index: u64 },
+    /// This node does not lead group 0; `leader` does, if known.
+    NotLeader { leader: Option<u64> },
+}
+
+/// Proposes `command` through this node's replica of group 0 (which must lead to apply it).
+pub(crate) async fn write_here(meta: &GroupRaft, command: MetaCommand) -> Result<MapWrite, String> {
+    // Group 0 is usually quiet: its leader's write lease has lapsed (see the proposer).
+    renew_write_lease(meta).await;
+    match meta.client_write(Proposal::Cluster(command)).await {
+        Ok(written) => match written.data {
+            ProposalOutcomes::Cluster(outcome) => Ok(MapWrite::Done {
+                outcome,
+                index: written.log_id.index,
+            }),
+            other => Err(format!("group 0 answered {other:?}")),
+        },
+        Err(error) => match error.forward_to_leader() {
+            Some(forward) => Ok(MapWrite::NotLeader {
+                leader: forward.leader_id,
+            }),
+            None => Err(error.to_string()),
+        },
+    }
+}
+
+impl NodeState {
+    /// Applies `command` to the cluster map through group 0's leader, wherever it is. A refusal
+    /// is an error here: the placement code only sends changes it expects to fit.
+    pub async fn write_map(
+        &self,
+        command: MetaCommand,
+    ) -> Result<(MetaOutcome, u64), PlacementError> {
+        let mut last_error = String::from("no attempt");
+        for _ in 0..MAP_WRITE_ATTEMPTS_MAX {
+            let leader = crate::raft::known_leader(&self.meta);
+            let answer = match leader {
+                Some(leader) if leader == self.id => write_here(&self.meta, command.clone()).await,
+                Some(leader) => self.write_map_at(leader, &command).await,
+                None => Err("group 0 has no leader".to_string()),
+            };
+            match answer {
+                Ok(MapWrite::Done {
+                    outcome: MetaOutcome::Refused(refusal),
+                    ..
+                }) => {
+                    return Err(PlacementError::Refused {
+                        command,
+                        reason: refusal.to_string(),
+                    })
+                }
+                Ok(MapWrite::Done { outcome, index }) => return Ok((outcome, index)),
+                Ok(MapWrite::NotLeader { leader }) => {
+                    last_error = format!("sent to a node that does not lead (leader {leader:?})");
+                }
+                Err(error) => last_error = error,
+            }
+            tokio::time::sleep(MAP_WRITE_RETRY_AFTER).await;
+        }
+        Err(PlacementError::NoLeader(last_error))
+    }
+
+    /// Sends `command` to node `leader` (by its address in the map).
+    async fn write_map_at(&self, leader: u64, command: &MetaCommand) -> Result<MapWrite, String> {
+        let address = self
+            .map()
+            .map
+            .nodes
+            .get(&leader)
+            .map(|a| a.grpc.clone())
+            .ok_or_else(|| format!("group 0's leader {leader} is not in the map"))?;
+        let mut client = self.channels.client(&address)?;
+        let reply = client
+            .change_cluster_map(crate::raft::transport::pb::RaftMessage {
+                group: META_GROUP,
+                payload: encode(command),
+            })
+            .await
+            .map_err(|status| status.message().to_string())?;
+        decode(&reply.into_inner().payload).map_err(|e| e.to_string())
+    }
+}
+
+/// Each node's placement work, every [`PLACEMENT_EVERY`]: carries out the moves of the data groups
+/// it leads, and, while it leads group 0, the steward's duties.
+pub(crate) async fn placement_loop(state: Arc<NodeState>) {
+    let mut moving: BTreeMap<GroupId, JoinHandle<()>> = BTreeMap::new();
+    let mut ticker = tokio::time::interval(PLACEMENT_EVERY);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let view = state.map();
+        if !view.map.bootstrapped {
+            continue;
+        }
+        moving.retain(|_, task| !task.is_finished());
+        for (group, placement) in view.map.groups_of(state.id) {
+            let Some(change) = placement.moving else {
+                continue;
+            };
+            if change.from == state.id || moving.contains_key(&group) {
+                continue;
+            }
+            let Some((raft, _)) = state.data_group(group) else {
+                continue;
+            };
+            if !state.leads(&raft) {
+                continue;
+            }
+            let (state, map) = (state.clone(), view.map.clone());
+            let task = tokio::spawn(async move {
+                if let Err(error) = carry_out(&state, &raft, &map, change).await {
+                    tracing::warn!(%error, ?change, "replica move not finished; trying again");
+                }
+            });
+            moving.insert(group, task);
+        }
+        if state.leads(&state.meta) {
+            if let Err(error) = steward(&state, &view.map).await {
+                tracing::warn!(%error, "placement step not taken; trying again");
+            }
+        }
+    }
+}
+
+/// Carries out `change` as the leader of its group: learner, caught up, one membership change,
+/// then the map records it done.
+async fn carry_out(
+    state: &NodeState,
+    raft: &GroupRaft,
+    map: &ClusterMap,
+    change: ReplicaMove,
+) -> Result<(), PlacementError> {
+    let group = change.group;
+    let raft_error = |message: String| PlacementError::Raft { group, message };
+    let Some(placement) = map.groups.get(&group) else {
+        return Ok(());
+    };
+    let voters: BTreeSet<u64> = placement
+        .replicas
+        .iter()
+        .map(|&node| if node == change.from { change.to } else { node })
+        .collect();
+    let membership = crate::raft::metrics(raft).membership_config.clone();
+    let done = membership.membership().get_joint_config().as_slice() == [voters.clone()];
+    if !done {
+        let address = map
+            .nodes
+            .get(&change.to)
+            .ok_or_else(|| raft_error(format!("node {} is not in the map", change.to)))?;
+        tracing::info!(
+            ?change,
+            "replica move: the new replica catches up as a learner"
+        );
+        let learner = BasicNode {
+            addr: address.grpc.clone(),
+        };
+        tokio::time::timeout(
+            MOVE_CATCH_UP_WAIT_MAX,
+            raft.add_learner(change.to, learner, true),
+        )
+        .await
+        .map_err(|_| raft_error(format!("node {} did not catch up in time", change.to)))?
+        .map_err(|e| raft_error(e.to_string()))?;
+        tracing::info!(
+            ?change,
+            ?voters,
+            "replica move: the new replica becomes a voter"
+        );
+        raft.change_membership(voters, false)
+            .await
+            .map_err(|e| raft_error(e.to_string()))?;
+    }
+    state.write_map(MetaCommand::FinishMove(change)).await?;
+    tracing::info!(?change, "replica move done");
+    Ok(())
+}
+
+/// Group 0's leader: keeps group 0's membership in step with the map's nodes, forgets removed
+/// nodes that hold nothing any more, and records the next replica moves. One change a round.
+async fn steward(state: &NodeState, map: &ClusterMap) -> Result<(), PlacementError> {
+    if map.removing.contains(&state.id) {
+        // It is handing group 0 over (draining); the next leader takes the duties on.
+        return Ok(());
+    }
+    let raft_error = |e: &dyn std::fmt::Display| PlacementError::Raft {
+        group: META_GROUP,
+        message: e.to_string(),
+    };
+    let metrics = crate::raft::metrics(&state.meta);
+    let membership = metrics.membership_config.membership().clone();
+    if membership.get_joint_config().len() > 1 {
+        return Ok(());
+    }
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    let members: BTreeSet<u64> = membership.nodes().map(|(id, _)| *id).collect();
+
+    // Every node in the map follows group 0.
+    if let Some((&node, address)) = map.nodes.iter().find(|(id, _)| !members.contains(id)) {
+        tracing::info!(node, "group 0: the new node follows the map as a learner");
+        let learner = BasicNode {
+            addr: address.grpc.clone(),
+        };
+        state
+            .meta
+            .add_learner(node, learner, false)
+            .await
+            .map_err(|e| raft_error(&e))?;
+        return Ok(());
+    }
+
+    // Voters: the staying nodes, current voters first, learners once caught up.
+    let last = metrics.last_log_index.unwrap_or(0);
+    let caught_up = |node: &u64| {
+        voters.contains(node)
+            || metrics.replication.as_ref().is_some_and(|progress| {
+                progress.get(node).is_some_and(|matched| {
+                    let matched = matched.as_ref().map_or(0, |l| l.index);
+                    last.saturating_sub(matched) <= PROMOTE_LAG_ENTRIES_MAX
+                })
+            })
+    };
+    let mut staying: Vec<u64> = map
+        .nodes
+        .keys()
+        .copied()
+        .filter(|node| !map.removing.contains(node))
+        .collect();
+    staying.sort_by_key(|node| (!voters.contains(node), *node));
+    let wanted = staying.len().min(META_VOTERS_MAX);
+    let desired: BTreeSet<u64> = staying.into_iter().filter(caught_up).take(wanted).collect();
+    // Never fewer voters than wanted while a learner is still catching up.
+    let complete = desired.len() == wanted || desired.len() >= voters.len();
+    if desired != voters && complete && !desired.is_empty() {
+        tracing::info!(?voters, ?desired, "group 0: voters change");
+        state
+            .meta
+            .change_membership(desired, true)
+            .await
+            .map_err(|e| raft_error(&e))?;
+        return Ok(());
+    }
+
+    // Nodes the map forgot leave group 0.
+    let gone: BTreeSet<u64> = members
+        .iter()
+        .copied()
+        .filter(|node| !map.nodes.contains_key(node) && !voters.contains(node))
+        .collect();
+    if !gone.is_empty() {
+        tracing::info!(?gone, "group 0: forgotten nodes leave");
+        state
+            .meta
+            .change_membership(ChangeMembers::RemoveNodes(gone), false)
+            .await
+            .map_err(|e| raft_error(&e))?;
+        return Ok(());
+    }
+
+    for node in map.emptied_nodes() {
+        if !voters.contains(&node) {
+            state.write_map(MetaCommand::ForgetNode { node }).await?;
+            tracing::info!(
+                node,
+                "node removed: it holds no replica and left group 0's voters"
+            );
+        }
+    }
+    for change in map.planned_moves() {
+        state.write_map(MetaCommand::StartMove(change)).await?;
+        tracing::info!(?change, "replica move planned");
+    }
+    Ok(())
+}
+
+/// A node started with `--join`: adds itself to the cluster through the listed members until the
+/// map it follows names it at `address`.
+pub(crate) async fn join(state: Arc<NodeState>, through: Vec<String>, address: NodeAddress) {
+    let joined = |state: &NodeState| state.map().map.nodes.get(&state.id) == Some(&address);
+    let node = proto::NodeInfo {
+        node_id: state.id,
+        grpc_address: address.grpc.clone(),
+        http_address: address.http.clone(),
+        ..proto::NodeInfo::default()
+    };
+    while !joined(&state) {
+        let added = match Client::connect(through.iter(), ClientOptions::default()) {
+            Ok(client) => client
+                .add_node(node.clone())
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match added {
+            Ok(reply) => {
+                tracing::info!(
+                    node = state.id,
+                    meta_index = reply.meta_index,
+                    "joined the cluster"
+                );
+                // The map reaches this node once group 0's leader adds it as a learner.
+                state.meta_applied(reply.meta_index, JOIN_MAP_WAIT).await;
+            }
+            Err(error) => {
+                tracing::warn!(node = state.id, %error, ?through, "could not join yet; trying again");
+                tokio::time::sleep(JOIN_RETRY_EVERY).await;
+            }
+        }
+    }
+}
