@@ -21,6 +21,8 @@ the first failure:
   cluster-scripts/operations-check.sh
                                     (a rolling restart under an on-sale: no lost order, no
                                      unresolved outcome, every replica audited)
+  cluster-scripts/backup-check.sh   (a backup under an on-sale restored into a new cluster:
+                                     data hashes, audit, no lost order, sells on)
   cluster-scripts/jepsen.sh --short (3 nodes in network namespaces under partitions, kill -9
                                      and pause; every history checked; an unsafe build must
                                      be caught; see its --help)
@@ -31,6 +33,7 @@ Environment:
   BOXOFFICE_SKIP_SCHEMATHESIS=1  skip schemathesis
   BOXOFFICE_SKIP_BENCH=1         skip the benchmark smoke run
   BOXOFFICE_SKIP_OPERATIONS=1    skip the operations check
+  BOXOFFICE_SKIP_BACKUP_CHECK=1  skip the backup/restore round trip
   BOXOFFICE_SKIP_JEPSEN=1        skip the Jepsen suite
 USAGE
 }
@@ -99,6 +102,11 @@ if [[ "${BOXOFFICE_SKIP_OPERATIONS:-0}" == "1" ]]; then
     log "skipping the operations check (BOXOFFICE_SKIP_OPERATIONS=1)"
 else
     run env BOXOFFICE_SKIP_BUILD=1 cluster-scripts/operations-check.sh
+fi
+if [[ "${BOXOFFICE_SKIP_BACKUP_CHECK:-0}" == "1" ]]; then
+    log "skipping the backup/restore round trip (BOXOFFICE_SKIP_BACKUP_CHECK=1)"
+else
+    run env BOXOFFICE_SKIP_BUILD=1 cluster-scripts/backup-check.sh
 fi
 if [[ "${BOXOFFICE_SKIP_JEPSEN:-0}" == "1" ]]; then
     log "skipping the Jepsen suite (BOXOFFICE_SKIP_JEPSEN=1)"

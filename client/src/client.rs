@@ -1144,4 +1144,20 @@ impl Client {
         )
         .await
     }
+
+    /// Node `address`'s export of `group` (it must lead the group): a stream of chunks, without a
+    /// deadline (the caller bounds the wait for each message).
+    pub async fn export_group_at(
+        &self,
+        address: &str,
+        group: u64,
+    ) -> Result<tonic::Streaming<proto::GroupExportChunk>, ClientError> {
+        let mut client = BoxofficeClient::new(self.channel(&normalize(address))?)
+            .max_decoding_message_size(crate::backup::BACKUP_MESSAGE_BYTES_MAX);
+        client
+            .export_group(proto::ExportGroupRequest { group })
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| ClientError::Unavailable(format!("{address}: {}", s.message())))
+    }
 }

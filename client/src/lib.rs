@@ -10,6 +10,7 @@
 #![doc = include_str!("../examples/quickstart.rs")]
 //! ```
 
+pub mod backup;
 mod batch;
 mod client;
 pub mod convert;

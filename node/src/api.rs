@@ -1003,6 +1003,8 @@ impl Boxoffice for ApiService {
                             let state = sm.state();
                             let reader = state.reader();
                             let hash = snapshot::state_hash(&reader).map_err(|e| e.to_string())?;
+                            let data_hash = crate::backup::data_hash(&reader, group)
+                                .map_err(|e| e.to_string())?;
                             let applied = crate::raft::state_machine::applied_index(&reader)
                                 .map_err(|e| e.to_string())?;
                             let audit = if group == META_GROUP {
@@ -1010,14 +1012,14 @@ impl Boxoffice for ApiService {
                             } else {
                                 invariants::check(&reader).map_err(|v| v.to_string())
                             };
-                            Ok::<_, String>((hash, applied, audit))
+                            Ok::<_, String>((hash, data_hash, applied, audit))
                         })
                     })
                 })
                 .await
                 .map_err(|e| ApiError::Unavailable(e.to_string()))?
                 .map_err(ApiError::Internal)?;
-            let (hash, applied_index, audit) = audit;
+            let (hash, data_hash, applied_index, audit) = audit;
             let (audit, violation) = match audit {
                 Ok(audit) => (audit, String::new()),
                 Err(violation) => {
@@ -1035,6 +1037,7 @@ impl Boxoffice for ApiService {
                 counts: Some(convert::counts_to_proto(&audit.counts)),
                 active_holds: audit.active_holds,
                 confirmed_orders: audit.confirmed_orders,
+                data_hash: format!("{data_hash:032x}"),
             })
         };
         result.await.map(Response::new).map_err(|e| self.fail(e))
@@ -1189,6 +1192,32 @@ impl Boxoffice for ApiService {
                 }
                 (other, _) => Err(ApiError::Internal(format!("removing answered {other:?}"))),
             }
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    type ExportGroupStream = crate::backup::ExportStream;
+
+    async fn export_group(
+        &self,
+        request: Request<proto::ExportGroupRequest>,
+    ) -> ApiResult<Self::ExportGroupStream> {
+        let group = request.into_inner().group;
+        let result = async {
+            let raft = if group == META_GROUP {
+                self.node.meta.clone()
+            } else {
+                self.hosted(group)?.0
+            };
+            // Every write acknowledged before this call is applied here once this returns.
+            raft.ensure_linearizable(ReadPolicy::ReadIndex)
+                .await
+                .map_err(|e| match e.forward_to_leader() {
+                    Some(forward) => self.not_leader(group, forward.leader_id),
+                    None => ApiError::Unavailable(e.to_string()),
+                })?;
+            let state = self.node.storage.group_state(group);
+            Ok(crate::backup::export(state, group, self.meta_index()))
         };
         result.await.map(Response::new).map_err(|e| self.fail(e))
     }

@@ -256,6 +256,9 @@ pub struct Flags {
     /// such as a command's request id included).
     #[arg(long, env = "BOXOFFICE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Instead of running the node: `restore` a backup into its data directory.
+    #[command(subcommand)]
+    pub command: Option<crate::backup::NodeCommand>,
 }
 
 /// The format of the node's log lines.

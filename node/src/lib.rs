@@ -2,6 +2,7 @@
 //! transport, the cluster map, the public gRPC API, and the HTTP gateway.
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod http;
 pub mod local_cluster;

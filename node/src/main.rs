@@ -1,8 +1,9 @@
 //! `boxofficed`, the replica daemon: loads and checks its configuration, then runs the node until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM (or, with `restore`, writes a backup into its data directory and exits).
 
 use std::process::ExitCode;
 
+use boxoffice_node::backup::{restore, NodeCommand};
 use boxoffice_node::config::{Flags, LogFormat, NodeConfig};
 use boxoffice_node::node::Node;
 use clap::Parser;
@@ -46,6 +47,36 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(NodeCommand::Restore(args)) = &flags.command {
+        return match runtime.block_on(restore(&config, args)) {
+            Ok(report) => {
+                println!(
+                    "restored node {} into {}: groups {}{}",
+                    config.node_id,
+                    report.db.display(),
+                    report
+                        .groups
+                        .iter()
+                        .map(|(group, index, entries)| format!(
+                            "{group} (index {index}, {entries} entries)"
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if report.missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; not in the backup, starting empty: {:?}", report.missing)
+                    }
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                tracing::error!(%error, "restore failed");
+                eprintln!("boxofficed restore: {error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match runtime.block_on(run(config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -97,21 +97,50 @@ pub fn import<S: KvStore + ?Sized>(
     Ok(())
 }
 
+/// The 128-bit hash of a stream of key/value entries, fed in key order: [`state_hash`] is this
+/// hasher over every entry of a store, and a backup feeds it the entries it streams.
+#[derive(Clone)]
+pub struct StateHasher(Xxh3);
+
+impl std::fmt::Debug for StateHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateHasher").finish_non_exhaustive()
+    }
+}
+
+impl Default for StateHasher {
+    fn default() -> Self {
+        StateHasher(Xxh3::new())
+    }
+}
+
+impl StateHasher {
+    /// Adds the next entry (keys must come in increasing order for equal states to hash equal).
+    pub fn update(&mut self, key: &[u8], value: &[u8]) {
+        self.0.update(&(key.len() as u64).to_le_bytes());
+        self.0.update(key);
+        self.0.update(&(value.len() as u64).to_le_bytes());
+        self.0.update(value);
+    }
+
+    /// The hash of every entry added so far.
+    pub fn finish(&self) -> u128 {
+        self.0.digest128()
+    }
+}
+
 /// A 128-bit hash of every key and value in order: equal states have equal hashes.
 pub fn state_hash<S: Store + ?Sized>(store: &S) -> Result<u128, StoreError> {
-    let mut hasher = Xxh3::new();
+    let mut hasher = StateHasher::default();
     let mut after: Option<Vec<u8>> = None;
     loop {
         let chunk = export_chunk(store, after.as_deref(), 1 << 20)?;
         for (key, value) in &chunk.entries {
-            hasher.update(&(key.len() as u64).to_le_bytes());
-            hasher.update(key);
-            hasher.update(&(value.len() as u64).to_le_bytes());
-            hasher.update(value);
+            hasher.update(key, value);
         }
         match chunk.resume_after {
             Some(key) => after = Some(key),
-            None => return Ok(hasher.digest128()),
+            None => return Ok(hasher.finish()),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! `boxctl`: the command-line tool of a Boxoffice cluster: bootstrap, readiness, status, audit,
-//! events, holds, orders and the `onsale` load generator. Exit codes: 0 success, 1 error,
+//! events, holds, orders, the `onsale` load generator, and backups. Exit codes: 0 success, 1 error,
 //! 3 already bootstrapped, 4 rejected by the state machine, 5 outcome unknown (indeterminate).
 
+#[path = "boxctl/backup.rs"]
+mod backup;
 #[path = "boxctl/cluster.rs"]
 mod cluster;
 #[path = "boxctl/commands.rs"]
@@ -133,6 +135,12 @@ enum Command {
     Cancel(commands::CancelArgs),
     /// Load generator: simulated buyers hold and buy until sold out or the duration ends.
     Onsale(onsale::OnsaleArgs),
+    /// Backs up every group (each from its leader, at a known applied index) into a directory:
+    /// one file a group and manifest.json. Restore with `boxofficed restore`.
+    Backup(backup::BackupArgs),
+    /// Compares every replica of a restored cluster with the backup it was restored from (data
+    /// hash) and audits it. Run it before the cluster takes traffic.
+    CheckRestore(backup::CheckRestoreArgs),
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -174,6 +182,8 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Order(args) => commands::order(&global, args).await,
         Command::Cancel(args) => commands::cancel(&global, args).await,
         Command::Onsale(args) => onsale::run(&global, args).await,
+        Command::Backup(args) => backup::take(&global, args).await,
+        Command::CheckRestore(args) => backup::check_restore(&global, args).await,
     }
 }
 

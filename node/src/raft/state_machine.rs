@@ -27,11 +27,11 @@ use crate::storage::cache::{StateCache, STATE_CACHE_BYTES_MAX};
 use crate::storage::{group_key, GroupId, GroupState, NodeStorage, CF_STATE};
 
 /// Key (within the group's state) of the last applied log id. Ticketing tags are all below 0x80.
-const LAST_APPLIED: &[u8] = &[0xf0];
+pub(crate) const LAST_APPLIED: &[u8] = &[0xf0];
 /// Key (within the group's state) of the last applied membership.
-const MEMBERSHIP: &[u8] = &[0xf1];
+pub(crate) const MEMBERSHIP: &[u8] = &[0xf1];
 /// Key (within group 0's state) of the cluster map.
-const CLUSTER_MAP: &[u8] = &[0xe0];
+pub(crate) const CLUSTER_MAP: &[u8] = &[0xe0];
 
 /// The cluster map as this replica of group 0 has applied it.
 #[derive(Debug, Clone, Default)]

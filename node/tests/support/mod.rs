@@ -2,6 +2,7 @@
 //! process, RocksDB directory and ports; kill -9, restart, and audit of every replica.
 #![allow(dead_code)] // each test binary uses part of the harness
 
+mod restore;
 pub mod sales;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,5 +1,6 @@
 //! The on-sale load the cluster tests share: buyers holding and buying seats on real processes,
-//! every outcome recorded (orders, rejections, unknown outcomes, the longest pause), and the
+//! every outcome recorded (orders with the log index that decided them, rejections, unknown
+//! outcomes, when each answer came, the longest pause), and the
 //! checks run on what they were told: no seat sold twice, every acknowledged order present.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -9,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use boxoffice_client::{Client, ClientError, Consistency};
 use boxoffice_statemachine::{
-    fixtures, CustomerId, Effect, EventId, EventSpec, HoldItems, OrderView, Outcome, Scope, SeatId,
-    Selection,
+    fixtures, CustomerId, Effect, EventId, EventSpec, HoldItems, OrderId, OrderView, Outcome,
+    Scope, SeatId, Selection,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -44,6 +45,30 @@ pub struct Sales {
     pub rejected: u32,
     /// Longest time without any successful command, and when it ended.
     pub longest_pause: Duration,
+    /// The log index of the entry that decided each acknowledged order.
+    pub order_indexes: BTreeMap<OrderId, u64>,
+    /// Commands sent (holds and buys), whatever came back.
+    pub commands: u32,
+    /// When each command with a definite answer got it, in order.
+    pub answered_at: Vec<Instant>,
+}
+
+impl Sales {
+    /// The longest time without a definite answer within `[from, to]`.
+    pub fn longest_pause_within(&self, from: Instant, to: Instant) -> Duration {
+        let mut last = from;
+        let mut longest = Duration::ZERO;
+        for &at in self.answered_at.iter().filter(|&&at| at > from && at <= to) {
+            longest = longest.max(at - last);
+            last = at;
+        }
+        longest.max(to.saturating_duration_since(last))
+    }
+
+    /// Commands with no definite answer over commands sent.
+    pub fn failed_rate(&self) -> f64 {
+        f64::from(self.indeterminate) / f64::from(self.commands.max(1))
+    }
 }
 
 /// One buyer: up to `attempts` holds of 1–2 seats (specific, GA or best available, by buyer) of
@@ -96,14 +121,16 @@ async fn buyer(
             .hold(&client.new_request_id(), event, &customer, &selection, None)
             .await;
         let hold = match record(&sales, &last_success, held).await {
-            Some(Effect::Held(hold)) => hold,
+            Some((Effect::Held(hold), _)) => hold,
             _ => continue,
         };
         let bought = client
             .buy(&client.new_request_id(), &hold.id, &customer, "psp-test")
             .await;
-        if let Some(Effect::Bought(order)) = record(&sales, &last_success, bought).await {
-            sales.lock().await.orders.push(order);
+        if let Some((Effect::Bought(order), index)) = record(&sales, &last_success, bought).await {
+            let mut sales = sales.lock().await;
+            sales.order_indexes.insert(order.id.clone(), index);
+            sales.orders.push(order);
         }
     }
 }
@@ -112,7 +139,7 @@ async fn record(
     sales: &Mutex<Sales>,
     last_success: &Mutex<Instant>,
     result: Result<boxoffice_client::Decided, ClientError>,
-) -> Option<Effect> {
+) -> Option<(Effect, u64)> {
     match result {
         Ok(decided) => {
             let now = Instant::now();
@@ -122,8 +149,10 @@ async fn record(
             drop(last);
             let mut sales = sales.lock().await;
             sales.longest_pause = sales.longest_pause.max(gap);
+            sales.commands += 1;
+            sales.answered_at.push(now);
             match decided.outcome {
-                Outcome::Accepted(effect) => Some(effect),
+                Outcome::Accepted(effect) => Some((effect, decided.log_index)),
                 Outcome::Rejected(_) => {
                     sales.rejected += 1;
                     None
@@ -131,7 +160,9 @@ async fn record(
             }
         }
         Err(error) if error.is_indeterminate() => {
-            sales.lock().await.indeterminate += 1;
+            let mut sales = sales.lock().await;
+            sales.commands += 1;
+            sales.indeterminate += 1;
             None
         }
         Err(error) => panic!("a definite error in a valid workload: {error}"),

@@ -666,7 +666,7 @@ pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<Exit> {
             .map(|(group, node, answer)| match answer {
                 Ok(r) => json!({
                     "group": group, "node_id": node, "applied_index": r.applied_index,
-                    "state_hash": r.state_hash, "violation": r.violation, "events": r.events,
+                    "state_hash": r.state_hash, "data_hash": r.data_hash, "violation": r.violation, "events": r.events,
                     "counts": crate::output::counts_json(r.counts.as_ref()),
                     "active_holds": r.active_holds, "confirmed_orders": r.confirmed_orders,
                 }),
