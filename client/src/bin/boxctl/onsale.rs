@@ -657,7 +657,7 @@ pub async fn run(global: &Global, args: OnsaleArgs) -> anyhow::Result<Exit> {
     for index in 0..args.buyers {
         let plan = BuyerPlan {
             index,
-            seed: seed.wrapping_add(index as u64 * 0x9E37_79B9_7F4A_7C15),
+            seed: seed.wrapping_add((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             quantity: (low, high),
             abandon: args.abandon_pct / 100.0,
             ttl_ms: args.ttl_ms,
