@@ -13,7 +13,9 @@ Starts a separate 3-node cluster (BOXOFFICE_HOME=/tmp/boxoffice-operations, gRPC
   - rolling-restart.sh restarts every node in turn (drain, stop, start, catch up, undrain);
   - add-node.sh 4 starts node 4 (gRPC 47084), which joins; replicas move onto it until even;
   - remove-node.sh 1 moves node 1's replicas (and group 0's leadership) away, waits until the
-    cluster forgets it, and stops it.
+    cluster forgets it, and stops it;
+  - `boxctl move-event operations` moves the on-sale event to a group of its own (sealed, exported,
+    imported, routed, dropped) and the check waits until it is no longer moving.
 
 Then it checks: every operation finished while the on-sale was still running; every order the
 buyers were told about is there (missing_orders = 0) and no outcome is left unresolved; every
@@ -81,6 +83,17 @@ operation() {
 operation "rolling restart" "$SCRIPTS/rolling-restart.sh"
 operation "node addition" "$SCRIPTS/add-node.sh" 4
 operation "node removal" "$SCRIPTS/remove-node.sh" 1
+
+# move_hot_event: moves the on-sale event to a group of its own and waits until it has moved.
+move_hot_event() {
+    "$BOXCTL" move-event operations >&2 || return 1
+    local deadline=$((SECONDS + 60)) answer
+    until answer="$(cluster_ask events-settled)"; do
+        ((SECONDS < deadline)) || { log "the event did not finish moving: $answer"; return 1; }
+        sleep 0.5
+    done
+}
+operation "event move" move_hot_event
 log "every operation finished under the on-sale; waiting for the on-sale to end"
 wait "$ONSALE" || die "boxctl onsale failed"
 

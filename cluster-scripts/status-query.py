@@ -10,6 +10,7 @@ Questions (exit 0 = yes; a reason is printed on "no", exit 1):
   in-map N     node N is in the cluster map
   gone N       node N is not in the cluster map
   settled      no replica move under way, and replica counts per node differ by at most one
+  events-settled  no event is moving to a group of its own
 """
 import json
 import sys
@@ -63,6 +64,10 @@ def main() -> int:
         removing = [i for i, n in nodes.items() if n.get("removing")]
         if moving or removing or (counts and max(counts.values()) > min(counts.values()) + 1):
             return no(f"replicas per node {counts}; moving in groups {moving}; removing {removing}")
+    elif question == "events-settled":
+        moving = [e["event_id"] for e in status["events"] if e.get("moving_to") is not None]
+        if moving:
+            return no(f"events moving to a group of their own: {moving}")
     else:
         print(f"unknown question {question!r}", file=sys.stderr)
         return 2

@@ -226,6 +226,7 @@ macro_rules! map_change_reply {
     )*};
 }
 map_change_reply!(
+    proto::MoveEventReply,
     proto::SetNodeDrainingReply,
     proto::AddNodeReply,
     proto::RemoveNodeReply
@@ -1112,6 +1113,20 @@ impl Client {
                 node: Some(node.clone()),
             },
             |mut c, r| async move { c.add_node(r).await },
+        )
+        .await
+    }
+
+    /// Starts moving `event` to a new group of its own (it stays on sale meanwhile); answers the
+    /// group it leaves and the new one. Sent to group 0's leader.
+    pub async fn move_event(&self, event: &EventId) -> Result<proto::MoveEventReply, ClientError> {
+        self.call(
+            Route::Group(META_GROUP_ID),
+            None,
+            |_| proto::MoveEventRequest {
+                event_id: event.to_string(),
+            },
+            |mut c, r| async move { c.move_event(r).await },
         )
         .await
     }

@@ -191,6 +191,9 @@ fn log_failure(error: &ApiError) {
     }
 }
 
+/// How long a command on an event that is moving waits for the map to route it to its new group.
+const EVENT_MOVE_WAIT: Duration = Duration::from_secs(2);
+
 /// Commands one `SubmitBatch` call may carry.
 const BATCH_COMMANDS_MAX: usize = 1_024;
 
@@ -338,17 +341,45 @@ impl ApiService {
             Some(placement) if placement.replicas.contains(&self.node.id) => {
                 Err(ApiError::NoLeader { group })
             }
-            Some(placement) => Err(ApiError::WrongGroup {
-                group,
-                replicas: placement
-                    .replicas
-                    .iter()
-                    .filter_map(|id| view.map.nodes.get(id).map(|a| a.grpc.clone()))
-                    .collect(),
-            }),
+            Some(_) => Err(self.wrong_group(group)),
             None => Err(ApiError::Internal(format!(
                 "group {group} is not in the map"
             ))),
+        }
+    }
+
+    /// Where to send a command of `group`: its replicas' addresses.
+    fn wrong_group(&self, group: GroupId) -> ApiError {
+        let view = self.node.map();
+        let replicas = view
+            .map
+            .groups
+            .get(&group)
+            .map_or_else(Vec::new, |placement| {
+                placement
+                    .replicas
+                    .iter()
+                    .filter_map(|id| view.map.nodes.get(id).map(|a| a.grpc.clone()))
+                    .collect()
+            });
+        ApiError::WrongGroup { group, replicas }
+    }
+
+    /// A command that `group` answered `EVENT_MOVED`: it was not applied; the caller goes (with
+    /// the same request id) to the event's new group once the map routes it there (waiting up to
+    /// [`EVENT_MOVE_WAIT`]), or retries.
+    async fn moved_away(&self, event: &EventId, group: GroupId) -> ApiError {
+        let routed = |map: &crate::meta::ClusterMap| {
+            map.events.get(event).copied().filter(|to| *to != group)
+        };
+        let mut view = self.node.meta_view.clone();
+        let _ = tokio::time::timeout(EVENT_MOVE_WAIT, view.wait_for(|v| routed(&v.map).is_some()))
+            .await;
+        match routed(&self.node.map().map) {
+            Some(to) => self.wrong_group(to),
+            None => ApiError::Unavailable(format!(
+                "event {event} is moving to a group of its own; retry"
+            )),
         }
     }
 
@@ -417,6 +448,9 @@ impl ApiService {
             .propose(request_id, action)
             .await
             .map_err(|e| self.propose_failed(group, e))?;
+        if committed.outcome == Outcome::Rejected(Rejection::EventMoved) {
+            return Err(self.moved_away(&event, group).await);
+        }
         Ok((committed.outcome, group, committed.log_index))
     }
 
@@ -979,6 +1013,7 @@ impl Boxoffice for ApiService {
                 .map(|(event, &group)| proto::EventPlacement {
                     event_id: event.to_string(),
                     group,
+                    moving_to: map.event_moves.get(event).map(|m| m.to),
                 })
                 .collect(),
         }))
@@ -1168,6 +1203,40 @@ impl Boxoffice for ApiService {
                     Err(ApiError::InvalidArgument(refusal.to_string()))
                 }
                 (other, _) => Err(ApiError::Internal(format!("adding answered {other:?}"))),
+            }
+        };
+        result.await.map(Response::new).map_err(|e| self.fail(e))
+    }
+
+    async fn move_event(
+        &self,
+        request: Request<proto::MoveEventRequest>,
+    ) -> ApiResult<proto::MoveEventReply> {
+        let request = request.into_inner();
+        let result = async {
+            let event = parse::<EventId>("event_id", &request.event_id)?;
+            let command = MetaCommand::StartEventMove {
+                event: event.clone(),
+            };
+            match self.change_map(command).await? {
+                (
+                    MetaOutcome::EventMoving {
+                        moving: Some(moving),
+                        ..
+                    },
+                    meta_index,
+                ) => {
+                    tracing::info!(%event, from = moving.from, to = moving.to, "event moving");
+                    Ok(proto::MoveEventReply {
+                        from_group: moving.from,
+                        to_group: moving.to,
+                        meta_index,
+                    })
+                }
+                (MetaOutcome::Refused(refusal), _) => {
+                    Err(ApiError::InvalidArgument(refusal.to_string()))
+                }
+                (other, _) => Err(ApiError::Internal(format!("moving answered {other:?}"))),
             }
         };
         result.await.map(Response::new).map_err(|e| self.fail(e))

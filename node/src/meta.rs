@@ -19,6 +19,12 @@
 //! recorded (`StartMove`), carried out by the group's leader (the new replica joins as a learner,
 //! catches up, replaces the old one in one membership change) and recorded done (`FinishMove`), so
 //! `replicas` is always the group's voters as last committed, and `moving` what is under way.
+//!
+//! Moving a hot event to a group of its own while it is on sale: `StartEventMove` creates the
+//! dedicated group and records the move (`event_moves`); the leader of the event's group seals the
+//! event there, exports it and imports it into the new group (`crate::placement`), then
+//! `RouteEventMove` sends the event's commands to the new group, and once the old group has
+//! dropped its copy `ForgetEventMove` ends the move.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -112,6 +118,18 @@ pub struct ClusterMap {
     pub draining: BTreeSet<u64>,
     /// Nodes being removed (also draining): their replicas move away, then they are forgotten.
     pub removing: BTreeSet<u64>,
+    /// Events moving to a group of their own.
+    pub event_moves: BTreeMap<EventId, EventMove>,
+}
+
+/// An event moving from its group to a new dedicated one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventMove {
+    pub from: GroupId,
+    pub to: GroupId,
+    /// The event's commands go to `to` (the old group still holds its sealed copy until it drops
+    /// it).
+    pub routed: bool,
 }
 
 /// A change to the cluster map; it enters group 0's log.
@@ -142,6 +160,13 @@ pub enum MetaCommand {
     FinishMove(ReplicaMove),
     /// Forgets a removing node that holds no replica any more.
     ForgetNode { node: u64 },
+    /// Starts moving `event` to a new group of its own.
+    StartEventMove { event: EventId },
+    /// The moving event's records (`seats` seats and places) are in its new group: route its
+    /// commands there.
+    RouteEventMove { event: EventId, seats: u64 },
+    /// The old group dropped the moved event: the move is over.
+    ForgetEventMove { event: EventId },
 }
 
 /// What a meta command did.
@@ -173,6 +198,12 @@ pub enum MetaOutcome {
         moving: Option<ReplicaMove>,
     },
     NodeForgotten,
+    /// The event's move as it stands after the change (none once it is over).
+    EventMoving {
+        event: EventId,
+        group: GroupId,
+        moving: Option<EventMove>,
+    },
     Refused(MetaRefusal),
 }
 
@@ -217,6 +248,9 @@ impl ClusterMap {
             MetaCommand::StartMove(change) => self.start_move(*change),
             MetaCommand::FinishMove(change) => self.finish_move(*change),
             MetaCommand::ForgetNode { node } => self.forget_node(*node),
+            MetaCommand::StartEventMove { event } => self.start_event_move(event),
+            MetaCommand::RouteEventMove { event, seats } => self.route_event_move(event, *seats),
+            MetaCommand::ForgetEventMove { event } => self.forget_event_move(event),
         };
         match outcome {
             Ok(outcome) => {
@@ -489,6 +523,82 @@ impl ClusterMap {
         Ok(MetaOutcome::NodeForgotten)
     }
 
+    fn event_moving(&self, event: &EventId) -> MetaOutcome {
+        MetaOutcome::EventMoving {
+            event: event.clone(),
+            group: self.events[event],
+            moving: self.event_moves.get(event).cloned(),
+        }
+    }
+
+    fn start_event_move(&mut self, event: &EventId) -> Result<MetaOutcome, MetaRefusal> {
+        if !self.bootstrapped {
+            return Err(MetaRefusal::NotBootstrapped);
+        }
+        let Some(&from) = self.events.get(event) else {
+            return Err(MetaRefusal::Invalid(format!(
+                "no event {event} in the cluster"
+            )));
+        };
+        if self.event_moves.contains_key(event) {
+            return Ok(self.event_moving(event));
+        }
+        if self.groups[&from].dedicated_to.as_ref() == Some(event) {
+            return Err(MetaRefusal::Invalid(format!(
+                "event {event} already has group {from} to itself"
+            )));
+        }
+        let to = self.new_dedicated_group(event)?;
+        self.event_moves.insert(
+            event.clone(),
+            EventMove {
+                from,
+                to,
+                routed: false,
+            },
+        );
+        Ok(self.event_moving(event))
+    }
+
+    fn route_event_move(
+        &mut self,
+        event: &EventId,
+        seats: u64,
+    ) -> Result<MetaOutcome, MetaRefusal> {
+        let Some(change) = self.event_moves.get_mut(event) else {
+            return Err(MetaRefusal::Invalid(format!("event {event} is not moving")));
+        };
+        if !change.routed {
+            change.routed = true;
+            let change = change.clone();
+            self.events.insert(event.clone(), change.to);
+            let from = self.group_mut(change.from);
+            from.events -= 1;
+            from.seats = from.seats.saturating_sub(seats);
+            let to = self.group_mut(change.to);
+            to.events += 1;
+            to.seats = to.seats.saturating_add(seats);
+        }
+        Ok(self.event_moving(event))
+    }
+
+    fn forget_event_move(&mut self, event: &EventId) -> Result<MetaOutcome, MetaRefusal> {
+        match self.event_moves.get(event) {
+            Some(change) if !change.routed => Err(MetaRefusal::Invalid(format!(
+                "event {event} is still routed to group {}",
+                change.from
+            ))),
+            Some(_) => {
+                self.event_moves.remove(event);
+                Ok(self.event_moving(event))
+            }
+            None if self.events.contains_key(event) => Ok(self.event_moving(event)),
+            None => Err(MetaRefusal::Invalid(format!(
+                "no event {event} in the cluster"
+            ))),
+        }
+    }
+
     fn group_mut(&mut self, group: GroupId) -> &mut GroupPlacement {
         self.groups
             .get_mut(&group)
@@ -704,6 +814,30 @@ impl ClusterMap {
             self.nodes.is_empty() || self.draining.len() < self.nodes.len(),
             "every node is draining"
         );
+        for (event, change) in &self.event_moves {
+            let routed_to = self.events.get(event);
+            let expected = if change.routed {
+                change.to
+            } else {
+                change.from
+            };
+            assert_eq!(
+                routed_to,
+                Some(&expected),
+                "event {event} moving {change:?} is routed elsewhere"
+            );
+            let to = self.groups.get(&change.to).unwrap_or_else(|| {
+                panic!(
+                    "event {event} moves to group {}, which does not exist",
+                    change.to
+                )
+            });
+            assert_eq!(
+                to.dedicated_to.as_ref(),
+                Some(event),
+                "event {event} moves to a shared group"
+            );
+        }
         let mut counted: BTreeMap<GroupId, u32> = BTreeMap::new();
         for (event, group) in &self.events {
             let placement = self.groups.get(group).unwrap_or_else(|| {
@@ -1187,6 +1321,64 @@ mod tests {
                 address: address(1)
             }),
             MetaOutcome::Refused(MetaRefusal::Invalid(_))
+        ));
+    }
+
+    fn event_move(map: &mut ClusterMap, command: MetaCommand) -> MetaOutcome {
+        let outcome = map.apply(&command);
+        map.assert_consistent();
+        outcome
+    }
+
+    #[test]
+    fn a_moving_event_gets_a_group_of_its_own_and_is_routed_there_once_imported() {
+        let mut map = bootstrapped(3, 2);
+        place(&mut map, "tour", 50_000, false);
+        place(&mut map, "club", 500, false);
+        place(&mut map, "gig", 100, false);
+        let tour = EventId::new("tour").unwrap();
+        let start = || MetaCommand::StartEventMove {
+            event: EventId::new("tour").unwrap(),
+        };
+        let MetaOutcome::EventMoving {
+            group: 1,
+            moving: Some(change),
+            ..
+        } = event_move(&mut map, start())
+        else {
+            panic!("tour did not start moving: {map:?}");
+        };
+        assert_eq!((change.from, change.to, change.routed), (1, 3, false));
+        assert_eq!(map.groups[&3].dedicated_to, Some(tour.clone()));
+        assert_eq!(map.events[&tour], 1, "still routed to its old group");
+        // Asking again changes nothing.
+        let before = map.clone();
+        event_move(&mut map, start());
+        assert_eq!(map, before);
+        // The move cannot end before the event is routed to its new group.
+        let forget = MetaCommand::ForgetEventMove {
+            event: tour.clone(),
+        };
+        assert!(matches!(
+            event_move(&mut map, forget.clone()),
+            MetaOutcome::Refused(MetaRefusal::Invalid(_))
+        ));
+        event_move(
+            &mut map,
+            MetaCommand::RouteEventMove {
+                event: tour.clone(),
+                seats: 50_000,
+            },
+        );
+        assert_eq!(map.events[&tour], 3);
+        assert_eq!((map.groups[&1].events, map.groups[&1].seats), (0, 0));
+        assert_eq!((map.groups[&3].events, map.groups[&3].seats), (1, 50_000));
+        event_move(&mut map, forget);
+        assert!(map.event_moves.is_empty());
+        // It has a group of its own now: moving it again is refused.
+        assert!(matches!(
+            event_move(&mut map, start()),
+            MetaOutcome::Refused(MetaRefusal::Invalid(reason)) if reason.contains("to itself")
         ));
     }
 

@@ -14,19 +14,32 @@
 //!
 //! Group 0's voters are the first [`META_VOTERS_MAX`] nodes that stay (current voters first); every
 //! other node follows the map as a learner. A removing node leaves group 0 once the map forgets it.
+//!
+//! An event moving to a group of its own (`crate::meta::EventMove`) is moved by the leader of its
+//! old group: it seals the event there (every later command on it is `EVENT_MOVED`), exports it
+//! from its own replica, has the new group's leader import it (`ProposeCommand` on the Raft
+//! transport), has the map route the event to the new group, drops the old copy and ends the move.
+//! Each step has a request id of its own derived from the move, so a new leader that repeats a
+//! step gets the first outcome.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use boxoffice_client::{proto, Client, ClientOptions};
+use boxoffice_statemachine::relocate::export_event;
+use boxoffice_statemachine::{
+    query, Action, Command, Effect, EventId, Outcome, Rejection, RequestId,
+};
 use openraft::{BasicNode, ChangeMembers};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, ReplicaMove, META_GROUP};
+use crate::meta::{
+    ClusterMap, EventMove, MetaCommand, MetaOutcome, NodeAddress, ReplicaMove, META_GROUP,
+};
 use crate::node::NodeState;
-use crate::raft::proposer::renew_write_lease;
+use crate::raft::proposer::{renew_write_lease, Clock, SystemClock};
 use crate::raft::transport::GroupRaft;
 use crate::raft::{decode, encode, Proposal, ProposalOutcomes};
 use crate::storage::GroupId;
@@ -69,6 +82,46 @@ pub(crate) enum MapWrite {
     Done { outcome: MetaOutcome, index: u64 },
     /// This node does not lead group 0; `leader` does, if known.
     NotLeader { leader: Option<u64> },
+}
+
+/// The answer to a ticketing command sent to a group's leader.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum CommandAnswer {
+    Decided(Outcome),
+    /// This node does not lead the group; `leader` does, if known.
+    NotLeader {
+        leader: Option<u64>,
+    },
+}
+
+/// Proposes one ticketing command through this node's replica of its group (which must lead to
+/// apply it), stamped with this node's clock.
+pub(crate) async fn propose_here(
+    raft: &GroupRaft,
+    request_id: RequestId,
+    action: Action,
+) -> Result<CommandAnswer, String> {
+    renew_write_lease(raft).await;
+    let command = Command {
+        request_id,
+        at_ms: SystemClock.now_ms(),
+        action,
+    };
+    match raft.client_write(Proposal::Tickets(vec![command])).await {
+        Ok(written) => written
+            .data
+            .into_tickets()
+            .into_iter()
+            .next()
+            .map(CommandAnswer::Decided)
+            .ok_or_else(|| "the group answered no outcome".to_string()),
+        Err(error) => match error.forward_to_leader() {
+            Some(forward) => Ok(CommandAnswer::NotLeader {
+                leader: forward.leader_id,
+            }),
+            None => Err(error.to_string()),
+        },
+    }
 }
 
 /// Proposes `command` through this node's replica of group 0 (which must lead to apply it).
@@ -128,6 +181,82 @@ impl NodeState {
         Err(PlacementError::NoLeader(last_error))
     }
 
+    /// Decides one ticketing command on `group`'s leader, wherever it is (for an event moving in).
+    pub async fn propose_in(
+        &self,
+        group: GroupId,
+        request_id: RequestId,
+        action: Action,
+    ) -> Result<Outcome, PlacementError> {
+        let mut target: Option<u64> = None;
+        let mut last_error = String::from("no attempt");
+        for attempt in 0..MAP_WRITE_ATTEMPTS_MAX {
+            let map = self.map().map;
+            let replicas = map
+                .groups
+                .get(&group)
+                .map(|g| g.replicas.clone())
+                .unwrap_or_default();
+            let known = self
+                .data_group(group)
+                .and_then(|(raft, _)| crate::raft::known_leader(&raft));
+            let node = target.take().or(known).or_else(|| {
+                replicas
+                    .get(attempt as usize % replicas.len().max(1))
+                    .copied()
+            });
+            let answer = match node {
+                Some(node) if node == self.id => match self.data_group(group) {
+                    Some((raft, _)) => {
+                        propose_here(&raft, request_id.clone(), action.clone()).await
+                    }
+                    None => Err(format!("group {group} is not running here yet")),
+                },
+                Some(node) => self.propose_at(node, group, &request_id, &action).await,
+                None => Err(format!("group {group} has no replicas in the map")),
+            };
+            match answer {
+                Ok(CommandAnswer::Decided(outcome)) => return Ok(outcome),
+                Ok(CommandAnswer::NotLeader { leader }) => {
+                    target = leader;
+                    last_error = format!("sent to a node that does not lead (leader {leader:?})");
+                }
+                Err(error) => last_error = error,
+            }
+            tokio::time::sleep(MAP_WRITE_RETRY_AFTER).await;
+        }
+        Err(PlacementError::Raft {
+            group,
+            message: last_error,
+        })
+    }
+
+    /// Sends one ticketing command for `group` to node `node`.
+    async fn propose_at(
+        &self,
+        node: u64,
+        group: GroupId,
+        request_id: &RequestId,
+        action: &Action,
+    ) -> Result<CommandAnswer, String> {
+        let address = self
+            .map()
+            .map
+            .nodes
+            .get(&node)
+            .map(|a| a.grpc.clone())
+            .ok_or_else(|| format!("node {node} is not in the map"))?;
+        let mut client = self.channels.client(&address)?;
+        let reply = client
+            .propose_command(crate::raft::transport::pb::RaftMessage {
+                group,
+                payload: encode(&(request_id, action)),
+            })
+            .await
+            .map_err(|status| status.message().to_string())?;
+        decode(&reply.into_inner().payload).map_err(|e| e.to_string())
+    }
+
     /// Sends `command` to node `leader` (by its address in the map).
     async fn write_map_at(&self, leader: u64, command: &MetaCommand) -> Result<MapWrite, String> {
         let address = self
@@ -153,6 +282,7 @@ impl NodeState {
 /// it leads, and, while it leads group 0, the steward's duties.
 pub(crate) async fn placement_loop(state: Arc<NodeState>) {
     let mut moving: BTreeMap<GroupId, JoinHandle<()>> = BTreeMap::new();
+    let mut moving_events: BTreeMap<EventId, JoinHandle<()>> = BTreeMap::new();
     let mut ticker = tokio::time::interval(PLACEMENT_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -162,6 +292,26 @@ pub(crate) async fn placement_loop(state: Arc<NodeState>) {
             continue;
         }
         moving.retain(|_, task| !task.is_finished());
+        moving_events.retain(|_, task| !task.is_finished());
+        for (event, change) in &view.map.event_moves {
+            if moving_events.contains_key(event) {
+                continue;
+            }
+            let Some((raft, _)) = state.data_group(change.from) else {
+                continue;
+            };
+            if !state.leads(&raft) {
+                continue;
+            }
+            let (state, event, change) = (state.clone(), event.clone(), change.clone());
+            let key = event.clone();
+            let task = tokio::spawn(async move {
+                if let Err(error) = move_event(&state, &raft, &event, &change).await {
+                    tracing::warn!(%error, %event, ?change, "event move not finished; trying again");
+                }
+            });
+            moving_events.insert(key, task);
+        }
         for (group, placement) in view.map.groups_of(state.id) {
             let Some(change) = placement.moving else {
                 continue;
@@ -188,6 +338,94 @@ pub(crate) async fn placement_loop(state: Arc<NodeState>) {
                 tracing::warn!(%error, "placement step not taken; trying again");
             }
         }
+    }
+}
+
+/// Moves `event` out of the group `raft` leads into `change.to`: seal, export, import, route, drop,
+/// forget; each step repeatable.
+async fn move_event(
+    state: &NodeState,
+    raft: &GroupRaft,
+    event: &EventId,
+    change: &EventMove,
+) -> Result<(), PlacementError> {
+    let from = change.from;
+    let raft_error = |group: GroupId, message: String| PlacementError::Raft { group, message };
+    let step = |name: &str| {
+        RequestId::new(format!("move:{event}:{}:{name}", change.to))
+            .map_err(|e| raft_error(from, format!("no request id for the move: {e}")))
+    };
+    let decided_here = |answer: Result<CommandAnswer, String>| match answer {
+        Ok(CommandAnswer::Decided(outcome)) => Ok(outcome),
+        Ok(CommandAnswer::NotLeader { .. }) => Err(raft_error(
+            from,
+            "this node no longer leads the group".into(),
+        )),
+        Err(message) => Err(raft_error(from, message)),
+    };
+    if !change.routed {
+        let sealed = decided_here(
+            propose_here(
+                raft,
+                step("seal")?,
+                Action::SealEvent {
+                    event: event.clone(),
+                },
+            )
+            .await,
+        )?;
+        expect_accepted(from, "seal", &sealed)?;
+        let store = state.storage.group_state(from);
+        let export = crate::raft::whole_state_work(|| export_event(&store, event))
+            .map_err(|e| raft_error(from, format!("cannot export {event}: {e}")))?;
+        let seats = query::event(&store.reader(), event, export.state_time_ms)
+            .map_err(|e| raft_error(from, format!("cannot read {event}: {e}")))?
+            .map_or(0, |view| view.counts.total());
+        tracing::info!(%event, records = export.records.len(), bytes = export.bytes(), ?change, "event sealed and exported");
+        let imported = state
+            .propose_in(change.to, step("import")?, Action::ImportEvent(export))
+            .await?;
+        if !matches!(imported, Outcome::Rejected(Rejection::EventExists)) {
+            expect_accepted(change.to, "import", &imported)?;
+        }
+        state
+            .write_map(MetaCommand::RouteEventMove {
+                event: event.clone(),
+                seats,
+            })
+            .await?;
+        tracing::info!(%event, ?change, "event imported; its commands go to its new group");
+    }
+    let dropped = decided_here(
+        propose_here(
+            raft,
+            step("drop")?,
+            Action::DropEvent {
+                event: event.clone(),
+            },
+        )
+        .await,
+    )?;
+    expect_accepted(from, "drop", &dropped)?;
+    state
+        .write_map(MetaCommand::ForgetEventMove {
+            event: event.clone(),
+        })
+        .await?;
+    tracing::info!(%event, ?change, "event moved: its old copy is dropped");
+    Ok(())
+}
+
+/// Refuses an outcome other than an accepted one (a step of a move the state machine refused).
+fn expect_accepted(group: GroupId, step: &str, outcome: &Outcome) -> Result<(), PlacementError> {
+    match outcome {
+        Outcome::Accepted(
+            Effect::EventSealed { .. } | Effect::EventImported { .. } | Effect::EventDropped { .. },
+        ) => Ok(()),
+        other => Err(PlacementError::Raft {
+            group,
+            message: format!("the event move's {step} was answered {other:?}"),
+        }),
     }
 }
 

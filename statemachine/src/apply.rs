@@ -6,6 +6,7 @@
 //! The waiting room of gated events has its rules in `apply/queue.rs`.
 
 mod queue;
+mod relocate;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,7 +44,11 @@ pub struct Applied {
 /// Applies `command` on top of `store` without changing it; the caller commits [`Applied::writes`].
 pub fn apply<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Applied, StoreError> {
     let previous = records::state_time(store)?;
-    let now = previous.max(command.at_ms.min(STATE_TIME_MS_MAX));
+    let mut now = previous.max(command.at_ms.min(STATE_TIME_MS_MAX));
+    if let Action::ImportEvent(export) = &command.action {
+        // A moved event's holds keep their expiries: time here never falls behind its old group's.
+        now = now.max(export.state_time_ms.min(STATE_TIME_MS_MAX));
+    }
 
     if let Err(invalid) = command.request_id.validate() {
         // Without a usable request id there is nothing to remember the outcome under.
@@ -85,6 +90,7 @@ pub fn apply<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Applied,
         at_ms: now,
         fingerprint,
         outcome,
+        event: command.action.event().cloned(),
     };
     write(&mut txn, keys::request(request_id), &record);
     txn.put(keys::request_by_time(now, request_id), Vec::new());
@@ -275,6 +281,13 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
             event
                 .validate()
                 .map_err(|e| Rejection::invalid(e.to_string()))?;
+            let moving = matches!(
+                action,
+                Action::SealEvent { .. } | Action::ImportEvent(_) | Action::DropEvent { .. }
+            );
+            if !moving && self.sealed(event)? {
+                return Err(Rejection::EventMoved.into());
+            }
         }
         match action {
             Action::CreateEvent(spec) => self.create_event(spec),
@@ -314,6 +327,9 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                 customers_max,
             } => self.admit(event, *customers_max),
             Action::SetAdmission { event, settings } => self.set_admission(event, settings),
+            Action::SealEvent { event } => self.seal_event(event),
+            Action::ImportEvent(export) => self.import_event(export),
+            Action::DropEvent { event } => self.drop_event(event),
         }
     }
 
@@ -1378,16 +1394,32 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         if !(1..=EXPIRE_BATCH_MAX).contains(&holds_max) {
             return invalid(format!("holds_max must be 1 to {EXPIRE_BATCH_MAX}"));
         }
-        let from = vec![records::tag::HOLD_EXPIRY];
+        let mut from = vec![records::tag::HOLD_EXPIRY];
         let to = records::Key::new(records::tag::HOLD_EXPIRY)
             .u64(self.now.saturating_add(1))
             .build();
-        let due = self.txn.scan(&from, &to, holds_max as usize + 1)?;
+        // The due holds, oldest first, but those of a sealed event (it moved away: its state stays
+        // as exported until it is dropped), one more than asked to know whether more remain.
+        let wanted = holds_max as usize + 1;
+        let mut due = Vec::with_capacity(wanted);
+        while due.len() < wanted {
+            let page = self.txn.scan(&from, &to, wanted)?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            from = [last.as_slice(), &[0]].concat();
+            for (key, _) in page {
+                let (_, event, number) = records::parse_hold_expiry(&key).ok_or_else(|| {
+                    StoreError::Io(format!("malformed hold expiry key {key:02x?}"))
+                })?;
+                if due.len() < wanted && !self.sealed(&event)? {
+                    due.push((event, number));
+                }
+            }
+        }
         let more = due.len() > holds_max as usize;
         let mut holds = 0;
-        for (key, _) in due.into_iter().take(holds_max as usize) {
-            let (_, event, number) = records::parse_hold_expiry(&key)
-                .ok_or_else(|| StoreError::Io(format!("malformed hold expiry key {key:02x?}")))?;
+        for (event, number) in due.into_iter().take(holds_max as usize) {
             let reaped = self.reap_if_dead(&event, number)?;
             assert!(
                 reaped,

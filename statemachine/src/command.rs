@@ -88,6 +88,17 @@ pub enum Action {
         event: EventId,
         settings: AdmissionSettings,
     },
+    /// Moving an event to another group, step 1 (on its group): from now on every command on the
+    /// event is rejected with `EVENT_MOVED`, and expiry sweeps leave its holds alone, so its state
+    /// stays exactly as exported. Sealing again changes nothing.
+    SealEvent { event: EventId },
+    /// Step 2 (on the new group): the event's records as its old group exported them (see
+    /// [`crate::relocate`]); refused, with nothing written, unless they are exactly one whole
+    /// event that passes every invariant.
+    ImportEvent(crate::relocate::EventExport),
+    /// Step 3 (on the old group, once the cluster routes the event to the new one): deletes the
+    /// sealed event's records; it stays sealed, so late commands keep learning it moved.
+    DropEvent { event: EventId },
 }
 
 impl Action {
@@ -108,6 +119,9 @@ impl Action {
             Action::SequenceQueue { .. } => "sequence_queue",
             Action::Admit { .. } => "admit",
             Action::SetAdmission { .. } => "set_admission",
+            Action::SealEvent { .. } => "seal_event",
+            Action::ImportEvent(_) => "import_event",
+            Action::DropEvent { .. } => "drop_event",
         }
     }
 
@@ -122,7 +136,10 @@ impl Action {
             | Action::JoinQueue { event, .. }
             | Action::SequenceQueue { event, .. }
             | Action::Admit { event, .. }
-            | Action::SetAdmission { event, .. } => Some(event),
+            | Action::SetAdmission { event, .. }
+            | Action::SealEvent { event }
+            | Action::DropEvent { event } => Some(event),
+            Action::ImportEvent(export) => Some(&export.event),
             Action::ExtendHold { hold, .. }
             | Action::Release { hold, .. }
             | Action::Buy { hold, .. } => Some(&hold.event),
@@ -237,6 +254,20 @@ pub enum Effect {
     AdmissionSet {
         event: EventId,
         settings: AdmissionSettings,
+    },
+    /// The event takes no more commands here (it is moving to another group).
+    EventSealed {
+        event: EventId,
+    },
+    /// The event's records written here, from its old group.
+    EventImported {
+        event: EventId,
+        records: u32,
+    },
+    /// The moved event's records deleted here.
+    EventDropped {
+        event: EventId,
+        records: u32,
     },
 }
 
@@ -432,6 +463,8 @@ pub enum Rejection {
     NotAdmitted,
     #[error("the customer's admission has expired")]
     AdmissionExpired,
+    #[error("the event has moved to another group")]
+    EventMoved,
 }
 
 /// Seat ids as their text form, comma-separated.
@@ -467,6 +500,7 @@ impl Rejection {
             Rejection::SaleNotStarted => "SALE_NOT_STARTED",
             Rejection::NotAdmitted => "NOT_ADMITTED",
             Rejection::AdmissionExpired => "ADMISSION_EXPIRED",
+            Rejection::EventMoved => "EVENT_MOVED",
         }
     }
 

@@ -47,6 +47,7 @@ pub mod invariants;
 pub mod limits;
 pub mod query;
 mod records;
+pub mod relocate;
 mod seating;
 pub mod snapshot;
 pub mod store;

@@ -26,6 +26,7 @@
 //! | 1d | event, customer | [`QueuedRecord`] (a customer's place in the waiting room) |
 //! | 1e | event, rank (be64), customer | — (pre-sale arrivals not sequenced yet, in admission order) |
 //! | 1f | event, batch end position (be64) | [`AdmissionBatch`] (positions admitted together) |
+//! | 20 | event | — (the event moved to another group: sealed) |
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -58,6 +59,7 @@ pub(crate) mod tag {
     pub const QUEUED: u8 = 0x1d;
     pub const QUEUE_RANK: u8 = 0x1e;
     pub const ADMISSION_BATCH: u8 = 0x1f;
+    pub const SEALED: u8 = 0x20;
 }
 
 /// Builds keys component by component.
@@ -240,6 +242,9 @@ pub(crate) mod keys {
             .u64(end)
             .build()
     }
+    pub fn sealed(event: &EventId) -> Vec<u8> {
+        Key::new(tag::SEALED).text(event.as_str()).build()
+    }
     /// Prefix of every key of `tag` that belongs to `event` (tags whose first component is the event).
     pub fn event_prefix(tag: u8, event: &EventId) -> Vec<u8> {
         Key::new(tag).text(event.as_str()).build()
@@ -253,6 +258,8 @@ pub(crate) struct RequestRecord {
     /// Hash of the encoded action: a retry must ask for the same thing.
     pub fingerprint: u64,
     pub outcome: Outcome,
+    /// The event the command named (none for sweeps): its records move with the event.
+    pub event: Option<EventId>,
 }
 
 /// What every command on an event reads: its sale window, prices, limits and layout size. The

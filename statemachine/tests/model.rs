@@ -362,6 +362,9 @@ fn summarize(outcome: &Outcome) -> Summary {
         | Effect::QueueSequenced { .. }
         | Effect::Admitted { .. }
         | Effect::AdmissionSet { .. } => Summary::Queue(effect.clone()),
+        Effect::EventSealed { .. } | Effect::EventImported { .. } | Effect::EventDropped { .. } => {
+            unreachable!("the model never moves its event: {effect:?}")
+        }
     }
 }
 
@@ -708,6 +711,9 @@ impl Inventory {
                 "this model's club is not gated; tests/queue_model.rs models the waiting room"
                     .into(),
             )),
+            Action::SealEvent { .. } | Action::ImportEvent(_) | Action::DropEvent { .. } => Err(
+                No::Bad("this model's event never moves; tests/relocate.rs moves events".into()),
+            ),
         }
     }
 

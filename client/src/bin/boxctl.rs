@@ -107,6 +107,8 @@ enum Command {
     /// Adds or removes a node (its replicas move on or off it, one group at a time).
     #[command(subcommand)]
     Node(cluster::NodeCommand),
+    /// Moves an event to a new group of its own while it stays on sale (`status` shows it moving).
+    MoveEvent(cluster::MoveEventArgs),
     /// Creates an event from a .toml or .json file (the shape of EventSpec).
     CreateEvent(commands::CreateEventArgs),
     /// Creates a stadium event (fixtures::stadium), handy for demos.
@@ -166,6 +168,7 @@ async fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Drain(args) => cluster::set_draining(&global, args, true).await,
         Command::Undrain(args) => cluster::set_draining(&global, args, false).await,
         Command::Node(command) => cluster::change_nodes(&global, command).await,
+        Command::MoveEvent(args) => cluster::move_event(&global, args).await,
         Command::CreateEvent(args) => commands::create_event(&global, args).await,
         Command::CreateStadium(args) => commands::create_stadium(&global, args).await,
         Command::Open(args) => commands::set_status(&global, args, StatusChange::Open).await,

@@ -126,7 +126,10 @@ fn effect_to_proto(effect: &Effect) -> proto::Effect {
             settings: Some(admission_settings_to_proto(settings)),
         }),
         // Internal to the node; see `outcome_to_proto`.
-        Effect::Expired { .. } => return proto::Effect { kind: None },
+        Effect::Expired { .. }
+        | Effect::EventSealed { .. }
+        | Effect::EventImported { .. }
+        | Effect::EventDropped { .. } => return proto::Effect { kind: None },
     };
     proto::Effect { kind: Some(kind) }
 }
@@ -249,7 +252,8 @@ pub fn rejection_to_proto(rejection: &Rejection) -> proto::Rejection {
         | Rejection::NotGated
         | Rejection::SaleNotStarted
         | Rejection::NotAdmitted
-        | Rejection::AdmissionExpired => {}
+        | Rejection::AdmissionExpired
+        | Rejection::EventMoved => {}
     }
     wire
 }
@@ -320,6 +324,7 @@ pub fn rejection_from_proto(wire: &proto::Rejection) -> Result<Rejection, Invali
         "SALE_NOT_STARTED" => Rejection::SaleNotStarted,
         "NOT_ADMITTED" => Rejection::NotAdmitted,
         "ADMISSION_EXPIRED" => Rejection::AdmissionExpired,
+        "EVENT_MOVED" => Rejection::EventMoved,
         other => {
             return Err(InvalidArgument::new(
                 "rejected.code",

@@ -141,6 +141,9 @@ pub fn rejection_status(rejection: &Rejection) -> StatusCode {
         Rejection::LimitExceeded { .. } | Rejection::RequestIdReused => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
+        // The node answers a command on a moving event with a retryable error, not this; should
+        // it get through, the caller retries.
+        Rejection::EventMoved => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 

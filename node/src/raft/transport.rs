@@ -262,6 +262,19 @@ impl RaftTransport for RaftService {
         Ok(reply(META_GROUP, &answer))
     }
 
+    async fn propose_command(
+        &self,
+        request: Request<RaftMessage>,
+    ) -> Result<Response<RaftMessage>, Status> {
+        let message = request.into_inner();
+        let raft = self.group(message.group)?;
+        let (request_id, action) = decode(&message.payload).map_err(bad_payload)?;
+        let answer = crate::placement::propose_here(&raft, request_id, action)
+            .await
+            .map_err(Status::unavailable)?;
+        Ok(reply(message.group, &answer))
+    }
+
     async fn install_snapshot(
         &self,
         request: Request<Streaming<SnapshotChunk>>,

@@ -1,5 +1,5 @@
 //! The cluster subcommands of boxctl: bootstrap, wait-ready, status (with warnings), audit,
-//! draining, adding and removing a node.
+//! draining, adding and removing a node, moving an event to a group of its own.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -58,6 +58,39 @@ pub async fn set_draining(global: &Global, args: NodeArg, draining: bool) -> any
             Ok(Exit::Rejected)
         }
         Err(error) => Err(error).context("set the node's draining"),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct MoveEventArgs {
+    /// Event id.
+    event: String,
+}
+
+pub async fn move_event(global: &Global, args: MoveEventArgs) -> anyhow::Result<Exit> {
+    let event = boxoffice_statemachine::EventId::new(args.event.clone())
+        .map_err(|e| anyhow::anyhow!("event id {:?}: {e}", args.event))?;
+    let client = global.client()?;
+    match client.move_event(&event).await {
+        Ok(reply) => {
+            if global.json {
+                println!(
+                    "{}",
+                    json!({ "event_id": event.to_string(), "from_group": reply.from_group, "to_group": reply.to_group, "meta_index": reply.meta_index })
+                );
+            } else {
+                println!(
+                    "event {event} moving from group {} to its own group {} (meta index {})",
+                    reply.from_group, reply.to_group, reply.meta_index
+                );
+            }
+            Ok(Exit::Ok)
+        }
+        Err(ClientError::InvalidArgument(reason)) => {
+            eprintln!("boxctl: refused: {reason}");
+            Ok(Exit::Rejected)
+        }
+        Err(error) => Err(error).context("move the event"),
     }
 }
 
@@ -468,7 +501,7 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
                 "quiet_groups": view.quiet_groups(n.node_id),
             })).collect::<Vec<_>>(),
             "groups": base.groups.iter().map(|g| group_json(&view, g)).collect::<Vec<_>>(),
-            "events": base.events.iter().map(|e| json!({ "event_id": e.event_id, "group": e.group })).collect::<Vec<_>>(),
+            "events": base.events.iter().map(|e| json!({ "event_id": e.event_id, "group": e.group, "moving_to": e.moving_to })).collect::<Vec<_>>(),
             "warnings": warnings,
         });
         println!("{out}");
@@ -565,7 +598,10 @@ pub async fn status(global: &Global) -> anyhow::Result<Exit> {
     } else {
         println!("{:<40} GROUP", "EVENT");
         for event in &base.events {
-            println!("{:<40} {}", event.event_id, event.group);
+            match event.moving_to {
+                Some(to) => println!("{:<40} {} (moving to {to})", event.event_id, event.group),
+                None => println!("{:<40} {}", event.event_id, event.group),
+            }
         }
     }
     println!();

@@ -184,6 +184,9 @@ pub fn effect_text(effect: &Effect) -> String {
             "waiting room of {event}: access {} ms, {} per minute, auto {}",
             settings.access_ttl_ms, settings.admit_per_minute, settings.auto
         ),
+        Effect::EventSealed { event } => format!("{event} sealed for its move"),
+        Effect::EventImported { event, records } => format!("{event} imported ({records} records)"),
+        Effect::EventDropped { event, records } => format!("{event} dropped ({records} records)"),
     }
 }
 
@@ -249,6 +252,15 @@ pub fn effect_json(effect: &Effect) -> Value {
             "admit_per_minute": settings.admit_per_minute,
             "auto": settings.auto,
         }),
+        Effect::EventSealed { event } => {
+            json!({ "kind": "event_sealed", "event_id": event.to_string() })
+        }
+        Effect::EventImported { event, records } => {
+            json!({ "kind": "event_imported", "event_id": event.to_string(), "records": records })
+        }
+        Effect::EventDropped { event, records } => {
+            json!({ "kind": "event_dropped", "event_id": event.to_string(), "records": records })
+        }
     }
 }
 
