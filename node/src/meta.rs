@@ -636,7 +636,9 @@ impl ClusterMap {
     /// The replica moves to start next (deterministic, within [`REPLICA_MOVES_IN_FLIGHT_MAX`]):
     /// every replica on a removing node goes to the staying node with the fewest replicas; then,
     /// while the fullest staying node holds two or more replicas more than the emptiest, one of its
-    /// groups moves there (taking a preferred leadership along when the emptiest has fewer).
+    /// groups moves there: the one with the fewest seats (a move copies the group to the new
+    /// replica, so an event on sale is moved last), taking a preferred leadership along when the
+    /// emptiest has fewer.
     pub fn planned_moves(&self) -> Vec<ReplicaMove> {
         let mut budget = REPLICA_MOVES_IN_FLIGHT_MAX.saturating_sub(self.moves_in_flight());
         let mut moves = Vec::new();
@@ -705,7 +707,10 @@ impl ClusterMap {
                 .filter(|(id, r)| {
                     r.contains(&fullest) && !r.contains(&emptiest) && movable(id, &moves)
                 })
-                .min_by_key(|(&id, r)| ((r.first() == Some(&fullest)) != wants_lead, id))
+                .min_by_key(|(&id, r)| {
+                    let leads = r.first() == Some(&fullest);
+                    (self.groups[&id].seats, leads != wants_lead, id)
+                })
                 .map(|(&id, r)| (id, r.first() == Some(&fullest)));
             let Some((group, leads)) = choice else {
                 break;
@@ -1188,6 +1193,22 @@ mod tests {
             }),
             MetaOutcome::NodeAdded { new: false }
         );
+    }
+
+    #[test]
+    fn rebalancing_moves_quiet_groups_and_leaves_an_event_on_sale_where_it_is() {
+        let mut map = bootstrapped(3, 12);
+        place(&mut map, "tour", 100_000, false);
+        let hot = map.events[&EventId::new("tour").unwrap()];
+        let before = map.groups[&hot].replicas.clone();
+        map.apply(&MetaCommand::AddNode {
+            node: 4,
+            address: address(4),
+        });
+        let made = settle(&mut map);
+        assert!(made.iter().all(|m| m.group != hot), "{made:?}");
+        assert_eq!(map.groups[&hot].replicas, before);
+        assert_eq!(replica_counts(&map), vec![9, 9, 9, 9]);
     }
 
     fn replica_counts(map: &ClusterMap) -> Vec<usize> {

@@ -56,6 +56,8 @@ pub struct Metrics {
     pub wal_sync_appends: Histogram,
     /// Waiting-room customers admitted by this node's admitters (while it leads their groups).
     pub admissions_total: IntCounter,
+    /// Holds released by this node's expiry sweeps (while it leads their groups).
+    pub holds_expired_total: IntCounter,
     /// Per hosted group (0 is the cluster map), read from Raft at each scrape.
     groups: GroupGauges,
     /// Per gated event of a group this node leads, read from its replica at each scrape.
@@ -286,6 +288,10 @@ impl Metrics {
                 "admissions_total",
                 "Waiting-room customers admitted by this node's admitters.",
             )?,
+            holds_expired_total: IntCounter::new(
+                "holds_expired_total",
+                "Holds released by this node's expiry sweeps.",
+            )?,
             groups: GroupGauges::new()?,
             rooms: RoomGauges::new()?,
             snapshots_total: IntCounterVec::new(
@@ -321,6 +327,7 @@ impl Metrics {
         r.register(Box::new(self.wal_sync_seconds.clone()))?;
         r.register(Box::new(self.wal_sync_appends.clone()))?;
         r.register(Box::new(self.admissions_total.clone()))?;
+        r.register(Box::new(self.holds_expired_total.clone()))?;
         for gauge in self.groups.all() {
             r.register(Box::new(gauge.clone()))?;
         }

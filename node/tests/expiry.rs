@@ -88,6 +88,11 @@ async fn the_leader_returns_expired_holds_to_sale_on_its_own() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(stats.holds_expired.load(Ordering::SeqCst), 10);
+    assert_eq!(
+        boxoffice_node::metrics::metrics().holds_expired_total.get(),
+        10,
+        "boxoffice_holds_expired_total counts them"
+    );
     assert!(
         stats.sweeps.load(Ordering::SeqCst) > 0,
         "the leader swept on its own"

@@ -107,6 +107,9 @@ pub fn start_sweeper(sweeper: Sweeper) -> JoinHandle<()> {
                         stats
                             .holds_expired
                             .fetch_add(u64::from(holds), Ordering::Relaxed);
+                        crate::metrics::metrics()
+                            .holds_expired_total
+                            .inc_by(u64::from(holds));
                         if !more {
                             break;
                         }
