@@ -327,6 +327,27 @@ impl ApiService {
         }
     }
 
+    /// Answers an operator's cluster-map change: the reply `reply` makes of the outcome it
+    /// expects (handing any other back), a refusal as INVALID_ARGUMENT, any other outcome as a bug
+    /// of the map (INTERNAL).
+    async fn answer_map_change<T>(
+        &self,
+        command: MetaCommand,
+        reply: impl FnOnce(MetaOutcome, u64) -> Result<T, MetaOutcome>,
+    ) -> ApiResult<T> {
+        let asked = format!("{command:?}");
+        let answered = match self.change_map(command).await {
+            Ok((MetaOutcome::Refused(refusal), _)) => {
+                Err(ApiError::InvalidArgument(refusal.to_string()))
+            }
+            Ok((outcome, meta_index)) => reply(outcome, meta_index).map_err(|other| {
+                ApiError::Internal(format!("the cluster map answered {asked} with {other:?}"))
+            }),
+            Err(error) => Err(error),
+        };
+        answered.map(Response::new).map_err(|e| self.fail(e))
+    }
+
     /// This node's replica of `group`, or where to go instead.
     fn hosted(
         &self,
@@ -1153,27 +1174,22 @@ impl Boxoffice for ApiService {
             node: request.node_id,
             draining: request.draining,
         };
-        let result = async {
-            match self.change_map(command).await? {
-                (MetaOutcome::Draining { nodes }, meta_index) => {
-                    tracing::info!(
-                        node = request.node_id,
-                        draining = request.draining,
-                        ?nodes,
-                        "draining changed"
-                    );
-                    Ok(proto::SetNodeDrainingReply {
-                        draining: nodes.into_iter().collect(),
-                        meta_index,
-                    })
-                }
-                (MetaOutcome::Refused(refusal), _) => {
-                    Err(ApiError::InvalidArgument(refusal.to_string()))
-                }
-                (other, _) => Err(ApiError::Internal(format!("draining answered {other:?}"))),
+        self.answer_map_change(command, |outcome, meta_index| match outcome {
+            MetaOutcome::Draining { nodes } => {
+                tracing::info!(
+                    node = request.node_id,
+                    draining = request.draining,
+                    ?nodes,
+                    "draining changed"
+                );
+                Ok(proto::SetNodeDrainingReply {
+                    draining: nodes.into_iter().collect(),
+                    meta_index,
+                })
             }
-        };
-        result.await.map(Response::new).map_err(|e| self.fail(e))
+            other => Err(other),
+        })
+        .await
     }
 
     async fn add_node(
@@ -1188,58 +1204,45 @@ impl Boxoffice for ApiService {
                 http: node.http_address,
             },
         };
-        let result = async {
-            match self.change_map(command).await? {
-                (MetaOutcome::NodeAdded { new }, meta_index) => {
-                    if new {
-                        tracing::info!(node = node.node_id, "node added");
-                    }
-                    Ok(proto::AddNodeReply {
-                        added: new,
-                        meta_index,
-                    })
+        self.answer_map_change(command, |outcome, meta_index| match outcome {
+            MetaOutcome::NodeAdded { new } => {
+                if new {
+                    tracing::info!(node = node.node_id, "node added");
                 }
-                (MetaOutcome::Refused(refusal), _) => {
-                    Err(ApiError::InvalidArgument(refusal.to_string()))
-                }
-                (other, _) => Err(ApiError::Internal(format!("adding answered {other:?}"))),
+                Ok(proto::AddNodeReply {
+                    added: new,
+                    meta_index,
+                })
             }
-        };
-        result.await.map(Response::new).map_err(|e| self.fail(e))
+            other => Err(other),
+        })
+        .await
     }
 
     async fn move_event(
         &self,
         request: Request<proto::MoveEventRequest>,
     ) -> ApiResult<proto::MoveEventReply> {
-        let request = request.into_inner();
-        let result = async {
-            let event = parse::<EventId>("event_id", &request.event_id)?;
-            let command = MetaCommand::StartEventMove {
-                event: event.clone(),
-            };
-            match self.change_map(command).await? {
-                (
-                    MetaOutcome::EventMoving {
-                        moving: Some(moving),
-                        ..
-                    },
-                    meta_index,
-                ) => {
-                    tracing::info!(%event, from = moving.from, to = moving.to, "event moving");
-                    Ok(proto::MoveEventReply {
-                        from_group: moving.from,
-                        to_group: moving.to,
-                        meta_index,
-                    })
-                }
-                (MetaOutcome::Refused(refusal), _) => {
-                    Err(ApiError::InvalidArgument(refusal.to_string()))
-                }
-                (other, _) => Err(ApiError::Internal(format!("moving answered {other:?}"))),
-            }
+        let event = parse::<EventId>("event_id", &request.into_inner().event_id)
+            .map_err(|e| self.fail(e))?;
+        let command = MetaCommand::StartEventMove {
+            event: event.clone(),
         };
-        result.await.map(Response::new).map_err(|e| self.fail(e))
+        self.answer_map_change(command, |outcome, meta_index| match outcome {
+            MetaOutcome::EventMoving {
+                moving: Some(moving),
+                ..
+            } => {
+                tracing::info!(%event, from = moving.from, to = moving.to, "event moving");
+                Ok(proto::MoveEventReply {
+                    from_group: moving.from,
+                    to_group: moving.to,
+                    meta_index,
+                })
+            }
+            other => Err(other),
+        })
+        .await
     }
 
     async fn remove_node(
@@ -1247,22 +1250,18 @@ impl Boxoffice for ApiService {
         request: Request<proto::RemoveNodeRequest>,
     ) -> ApiResult<proto::RemoveNodeReply> {
         let node = request.into_inner().node_id;
-        let result = async {
-            match self.change_map(MetaCommand::RemoveNode { node }).await? {
-                (MetaOutcome::Removing { nodes }, meta_index) => {
-                    tracing::info!(node, ?nodes, "node removing");
-                    Ok(proto::RemoveNodeReply {
-                        removing: nodes.into_iter().collect(),
-                        meta_index,
-                    })
-                }
-                (MetaOutcome::Refused(refusal), _) => {
-                    Err(ApiError::InvalidArgument(refusal.to_string()))
-                }
-                (other, _) => Err(ApiError::Internal(format!("removing answered {other:?}"))),
+        let command = MetaCommand::RemoveNode { node };
+        self.answer_map_change(command, |outcome, meta_index| match outcome {
+            MetaOutcome::Removing { nodes } => {
+                tracing::info!(node, ?nodes, "node removing");
+                Ok(proto::RemoveNodeReply {
+                    removing: nodes.into_iter().collect(),
+                    meta_index,
+                })
             }
-        };
-        result.await.map(Response::new).map_err(|e| self.fail(e))
+            other => Err(other),
+        })
+        .await
     }
 
     type ExportGroupStream = crate::backup::ExportStream;

@@ -215,24 +215,12 @@ pub struct RestoreArgs {
 }
 
 fn parse_node(text: &str) -> Result<(u64, NodeAddress), String> {
-    let (id, addresses) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected ID=GRPC_ADDR,HTTP_ADDR, got {text:?}"))?;
-    let id = id
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| format!("node id {id:?} is not a number"))?;
-    let (grpc, http) = addresses
-        .split_once(',')
-        .ok_or_else(|| format!("expected GRPC_ADDR,HTTP_ADDR after '=', got {addresses:?}"))?;
-    if grpc.trim().is_empty() || http.trim().is_empty() {
-        return Err(format!("empty address in {text:?}"));
-    }
+    let node = boxoffice_client::parse_node_spec(text)?;
     Ok((
-        id,
+        node.node_id,
         NodeAddress {
-            grpc: grpc.trim().to_string(),
-            http: http.trim().to_string(),
+            grpc: node.grpc_address,
+            http: node.http_address,
         },
     ))
 }

@@ -59,18 +59,13 @@ async fn backup_during_an_on_sale(
         .count();
     println!(
         "backup of {} groups, {} bytes: {:?} ({} ms by the manifest); {during} commands answered \
-         meanwhile, longest pause {:?}; whole on-sale: {} of {} commands failed ({:.3}%), \
-         {} orders, longest pause {:?}",
+         meanwhile, longest pause {:?}; whole on-sale: {}",
         manifest.groups.len(),
         manifest.bytes(),
         to - from,
         manifest.took_ms,
         sales.longest_pause_within(from, to),
-        sales.indeterminate,
-        sales.commands,
-        100.0 * sales.failed_rate(),
-        sales.orders.len(),
-        sales.longest_pause,
+        sales.summary(),
     );
     (sales, manifest)
 }

@@ -82,16 +82,7 @@ async fn a_hot_event_moves_to_its_own_group_while_on_sale_without_losing_a_sale(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let sales = buyers.stop().await;
 
-    let commands = sales.orders.len() as u32 * 2 + sales.rejected + sales.indeterminate;
-    println!(
-        "{} orders, {} rejected, {} indeterminate of ~{commands} commands ({:.3}% failed), longest \
-         pause {:?}",
-        sales.orders.len(),
-        sales.rejected,
-        sales.indeterminate,
-        100.0 * f64::from(sales.indeterminate) / f64::from(commands.max(1)),
-        sales.longest_pause
-    );
+    println!("{}", sales.summary());
     let tour_orders = sales
         .orders
         .iter()

@@ -174,16 +174,7 @@ async fn a_node_added_and_another_removed_under_an_on_sale_move_replicas_without
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let sales = buyers.stop().await;
-    let commands = sales.orders.len() as u32 * 2 + sales.rejected + sales.indeterminate;
-    println!(
-        "{} orders, {} rejected, {} indeterminate of ~{commands} commands ({:.3}% failed), longest \
-         pause {:?}",
-        sales.orders.len(),
-        sales.rejected,
-        sales.indeterminate,
-        100.0 * f64::from(sales.indeterminate) / f64::from(commands.max(1)),
-        sales.longest_pause
-    );
+    println!("{}", sales.summary());
     assert!(!sales.orders.is_empty());
     assert_sales_kept(&cluster, &sales).await;
 }

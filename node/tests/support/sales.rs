@@ -69,6 +69,19 @@ impl Sales {
     pub fn failed_rate(&self) -> f64 {
         f64::from(self.indeterminate) / f64::from(self.commands.max(1))
     }
+
+    /// One line for the test's output: orders, rejections, failed requests, longest pause.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} orders, {} rejected, {} of {} commands failed ({:.3}%), longest pause {:?}",
+            self.orders.len(),
+            self.rejected,
+            self.indeterminate,
+            self.commands,
+            100.0 * self.failed_rate(),
+            self.longest_pause
+        )
+    }
 }
 
 /// One buyer: up to `attempts` holds of 1–2 seats (specific, GA or best available, by buyer) of

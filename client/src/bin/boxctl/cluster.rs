@@ -18,7 +18,7 @@ const LAG_WARN_ENTRIES: u64 = 1_000;
 #[derive(Debug, Args)]
 pub struct BootstrapArgs {
     /// An initial node: ID=GRPC_ADDR,HTTP_ADDR (repeat for each node).
-    #[arg(long = "node", required = true, value_parser = parse_node)]
+    #[arg(long = "node", required = true, value_parser = boxoffice_client::parse_node_spec)]
     nodes: Vec<proto::NodeInfo>,
     /// Data groups to create.
     #[arg(long)]
@@ -98,7 +98,7 @@ pub async fn move_event(global: &Global, args: MoveEventArgs) -> anyhow::Result<
 pub enum NodeCommand {
     /// Adds a node: ID=GRPC_ADDR,HTTP_ADDR (a node started with --join adds itself the same way).
     Add {
-        #[arg(value_parser = parse_node)]
+        #[arg(value_parser = boxoffice_client::parse_node_spec)]
         node: proto::NodeInfo,
     },
     /// Starts removing a node: it drains, its replicas move to the others, then it is forgotten
@@ -149,28 +149,6 @@ pub async fn change_nodes(global: &Global, command: NodeCommand) -> anyhow::Resu
         }
         Err(error) => Err(error).with_context(|| format!("change node {node_id}")),
     }
-}
-
-fn parse_node(text: &str) -> Result<proto::NodeInfo, String> {
-    let (id, addresses) = text
-        .split_once('=')
-        .ok_or_else(|| format!("expected ID=GRPC_ADDR,HTTP_ADDR, got {text:?}"))?;
-    let node_id = id
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| format!("node id {id:?} is not a number"))?;
-    let (grpc, http) = addresses
-        .split_once(',')
-        .ok_or_else(|| format!("expected GRPC_ADDR,HTTP_ADDR after '=', got {addresses:?}"))?;
-    if grpc.trim().is_empty() || http.trim().is_empty() {
-        return Err(format!("empty address in {text:?}"));
-    }
-    Ok(proto::NodeInfo {
-        node_id,
-        grpc_address: grpc.trim().to_string(),
-        http_address: http.trim().to_string(),
-        ..proto::NodeInfo::default()
-    })
 }
 
 pub async fn bootstrap(global: &Global, args: BootstrapArgs) -> anyhow::Result<Exit> {
