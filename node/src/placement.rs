@@ -364,6 +364,11 @@ async fn move_event(
         Err(message) => Err(raft_error(from, message)),
     };
     if !change.routed {
+        // The new group must have elected a leader that commits before the event stops taking
+        // commands here: an expiry sweep there (it holds nothing yet) is a harmless probe.
+        state
+            .propose_in(change.to, step("ready")?, Action::Expire { holds_max: 1 })
+            .await?;
         let sealed = decided_here(
             propose_here(
                 raft,
