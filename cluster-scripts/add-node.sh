@@ -40,9 +40,7 @@ done
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 ensure_apt_packages python3
 parse_node_arg "${ARGS[@]}"
-BIN_DIR="${BOXOFFICE_BIN_DIR:-$CARGO_TARGET_DIR/release}"
-BOXCTL="$BIN_DIR/boxctl"
-[[ -x "$BOXCTL" && -x "$BIN_DIR/boxofficed" ]] || die "no boxctl/boxofficed in $BIN_DIR (build with cargo build --release, or set BOXOFFICE_BIN_DIR)"
+local_binaries boxctl boxofficed
 JOIN="$(BOXOFFICE_ENDPOINTS="" local_endpoints)"
 [[ -n "$JOIN" ]] || die "no local cluster in $BOXOFFICE_HOME (start one with start-local.sh)"
 export BOXOFFICE_ENDPOINTS="${BOXOFFICE_ENDPOINTS:-$JOIN}"

@@ -135,6 +135,27 @@ write_node_env() {
     } >"$dir/node.env"
 }
 
+# local_binaries NAME...: sets BIN_DIR ($BOXOFFICE_BIN_DIR, default $CARGO_TARGET_DIR/release)
+# and BOXCTL; dies unless every NAME (boxctl, boxofficed) is an executable there.
+local_binaries() {
+    BIN_DIR="${BOXOFFICE_BIN_DIR:-$CARGO_TARGET_DIR/release}"
+    BOXCTL="$BIN_DIR/boxctl"
+    local name
+    for name in "$@"; do
+        [[ -x "$BIN_DIR/$name" ]] \
+            || die "no $name in $BIN_DIR (build with cargo build --release, or set BOXOFFICE_BIN_DIR)"
+    done
+}
+
+# use_local_cluster: local_binaries boxctl, and exports BOXOFFICE_ENDPOINTS (local_endpoints); dies when
+# $BOXOFFICE_HOME holds no local cluster.
+use_local_cluster() {
+    local_binaries boxctl
+    BOXOFFICE_ENDPOINTS="$(local_endpoints)"
+    [[ -n "$BOXOFFICE_ENDPOINTS" ]] || die "no local cluster in $BOXOFFICE_HOME (start one with start-local.sh)"
+    export BOXOFFICE_ENDPOINTS
+}
+
 # local_endpoints: the gRPC addresses of the local nodes in $BOXOFFICE_HOME (node-<i> directories),
 # comma-separated, unless BOXOFFICE_ENDPOINTS is set.
 local_endpoints() {

@@ -38,12 +38,7 @@ done
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 ensure_apt_packages python3
 parse_node_arg "${ARGS[@]}"
-BIN_DIR="${BOXOFFICE_BIN_DIR:-$CARGO_TARGET_DIR/release}"
-BOXCTL="$BIN_DIR/boxctl"
-[[ -x "$BOXCTL" ]] || die "no boxctl in $BIN_DIR (build with cargo build --release, or set BOXOFFICE_BIN_DIR)"
-BOXOFFICE_ENDPOINTS="$(local_endpoints)"
-[[ -n "$BOXOFFICE_ENDPOINTS" ]] || die "no local cluster in $BOXOFFICE_HOME (start one with start-local.sh)"
-export BOXOFFICE_ENDPOINTS
+use_local_cluster
 
 if cluster_ask gone "$NODE" >/dev/null; then
     log "node $NODE is not in the cluster map (removed before, or never added)"

@@ -45,12 +45,7 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 ensure_apt_packages python3
 resolve_local_home
 SCRIPTS="$REPO_ROOT/cluster-scripts"
-BIN_DIR="${BOXOFFICE_BIN_DIR:-$CARGO_TARGET_DIR/release}"
-BOXCTL="$BIN_DIR/boxctl"
-[[ -x "$BOXCTL" ]] || die "no boxctl in $BIN_DIR (build with cargo build --release, or set BOXOFFICE_BIN_DIR)"
-BOXOFFICE_ENDPOINTS="$(local_endpoints)"
-[[ -n "$BOXOFFICE_ENDPOINTS" ]] || die "no local cluster in $BOXOFFICE_HOME (start one with start-local.sh)"
-export BOXOFFICE_ENDPOINTS
+use_local_cluster
 CAUGHT_UP_LAG_ENTRIES=100
 
 ask() {

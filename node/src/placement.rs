@@ -231,6 +231,26 @@ impl NodeState {
         })
     }
 
+    /// The Raft transport client of node `node`, at its address in the map.
+    fn peer(
+        &self,
+        node: u64,
+    ) -> Result<
+        crate::raft::transport::pb::raft_transport_client::RaftTransportClient<
+            tonic::transport::Channel,
+        >,
+        String,
+    > {
+        let address = self
+            .map()
+            .map
+            .nodes
+            .get(&node)
+            .map(|a| a.grpc.clone())
+            .ok_or_else(|| format!("node {node} is not in the map"))?;
+        self.channels.client(&address)
+    }
+
     /// Sends one ticketing command for `group` to node `node`.
     async fn propose_at(
         &self,
@@ -239,15 +259,8 @@ impl NodeState {
         request_id: &RequestId,
         action: &Action,
     ) -> Result<CommandAnswer, String> {
-        let address = self
-            .map()
-            .map
-            .nodes
-            .get(&node)
-            .map(|a| a.grpc.clone())
-            .ok_or_else(|| format!("node {node} is not in the map"))?;
-        let mut client = self.channels.client(&address)?;
-        let reply = client
+        let reply = self
+            .peer(node)?
             .propose_command(crate::raft::transport::pb::RaftMessage {
                 group,
                 payload: encode(&(request_id, action)),
@@ -259,15 +272,8 @@ impl NodeState {
 
     /// Sends `command` to node `leader` (by its address in the map).
     async fn write_map_at(&self, leader: u64, command: &MetaCommand) -> Result<MapWrite, String> {
-        let address = self
-            .map()
-            .map
-            .nodes
-            .get(&leader)
-            .map(|a| a.grpc.clone())
-            .ok_or_else(|| format!("group 0's leader {leader} is not in the map"))?;
-        let mut client = self.channels.client(&address)?;
-        let reply = client
+        let reply = self
+            .peer(leader)?
             .change_cluster_map(crate::raft::transport::pb::RaftMessage {
                 group: META_GROUP,
                 payload: encode(command),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use super::ProcessCluster;
@@ -22,26 +22,12 @@ impl ProcessCluster {
         for id in 1..=n {
             cluster.configure(id, &[]);
         }
-        let members: Vec<String> = cluster
-            .nodes
-            .values()
-            .map(|node| format!("--node={}={},{}", node.id, node.grpc, node.http))
-            .collect();
         let started = Instant::now();
-        for node in cluster.nodes.values() {
-            let output = Command::new(env!("CARGO_BIN_EXE_boxofficed"))
-                .arg("--config")
-                .arg(&node.config)
-                .arg("restore")
-                .arg("--backup")
-                .arg(backup)
-                .args(&members)
-                .output()
-                .expect("run boxofficed restore");
+        for id in 1..=n {
+            let output = cluster.run_restore(id, backup);
             assert!(
                 output.status.success(),
-                "node {}: boxofficed restore failed: {}{}",
-                node.id,
+                "node {id}: boxofficed restore failed: {}{}",
                 String::from_utf8_lossy(&output.stdout),
                 String::from_utf8_lossy(&output.stderr)
             );
@@ -56,25 +42,29 @@ impl ProcessCluster {
 
     /// Runs `boxofficed restore` for node `id`, which must refuse; returns its message.
     pub fn restore_refused(&self, id: u64, backup: &Path) -> String {
-        let node = &self.nodes[&id];
-        let members: Vec<String> = self
-            .nodes
-            .values()
-            .map(|node| format!("--node={}={},{}", node.id, node.grpc, node.http))
-            .collect();
-        let output = Command::new(env!("CARGO_BIN_EXE_boxofficed"))
-            .arg("--config")
-            .arg(&node.config)
-            .arg("restore")
-            .arg("--backup")
-            .arg(backup)
-            .args(&members)
-            .output()
-            .expect("run boxofficed restore");
+        let output = self.run_restore(id, backup);
         assert!(
             !output.status.success(),
             "node {id}: the restore was not refused"
         );
         String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    /// Runs `boxofficed restore` of `backup` for node `id`, naming every node of this cluster.
+    fn run_restore(&self, id: u64, backup: &Path) -> Output {
+        let members: Vec<String> = self
+            .nodes
+            .values()
+            .map(|node| format!("--node={}={},{}", node.id, node.grpc, node.http))
+            .collect();
+        Command::new(env!("CARGO_BIN_EXE_boxofficed"))
+            .arg("--config")
+            .arg(&self.nodes[&id].config)
+            .arg("restore")
+            .arg("--backup")
+            .arg(backup)
+            .args(&members)
+            .output()
+            .expect("run boxofficed restore")
     }
 }
