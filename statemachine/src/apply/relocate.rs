@@ -47,24 +47,18 @@ impl<S: Store + ?Sized> Ctx<'_, S> {
         let mut retention = BTreeSet::new();
         let mut retained = BTreeSet::new();
         for (key, value) in &export.records {
-            self.check_imported(event, key, value)?;
-            match key.first() {
-                Some(&tag::REQUEST) => {
-                    let record: RequestRecord = records::decode(key, value)?;
-                    let id = KeyReader::new(key, tag::REQUEST)
-                        .and_then(|mut r| r.text())
-                        .unwrap_or_default();
-                    let entry = keys::request_by_time(record.at_ms, id);
+            match self.check_imported(event, key, value)? {
+                Some(entry) => {
                     if self.txn.get(key)?.is_some() {
                         kept.insert(key.clone());
                         kept.insert(entry.clone());
                     }
                     retention.insert(entry);
                 }
-                Some(&tag::REQUEST_BY_TIME) => {
+                None if key.first() == Some(&tag::REQUEST_BY_TIME) => {
                     retained.insert(key.clone());
                 }
-                _ => {}
+                None => {}
             }
         }
         if retention != retained {
@@ -91,16 +85,17 @@ impl<S: Store + ?Sized> Ctx<'_, S> {
         })
     }
 
-    /// Refuses an imported record that is not part of `event`, or a remembered outcome recorded
-    /// after this group's state time or without its retention entry in the same import.
-    fn check_imported(&self, event: &EventId, key: &[u8], value: &[u8]) -> Res<()> {
+    /// Refuses an imported record that is not part of `event`, or a remembered outcome of another
+    /// event, or recorded after this group's state time; answers a remembered outcome's retention
+    /// entry key (decoded once here).
+    fn check_imported(&self, event: &EventId, key: &[u8], value: &[u8]) -> Res<Option<Vec<u8>>> {
         let Some(&key_tag) = key.first() else {
             return invalid("an imported record has an empty key");
         };
         let own = relocate::EVENT_TAGS.contains(&key_tag)
             && key.starts_with(&keys::event_prefix(key_tag, event));
         if own || relocate::indexed_for(key, event) {
-            return Ok(());
+            return Ok(None);
         }
         match key_tag {
             tag::REQUEST => {
@@ -114,9 +109,9 @@ impl<S: Store + ?Sized> Ctx<'_, S> {
                 {
                     return invalid(format!("imported outcome of {id:?} is not the event's"));
                 }
-                Ok(())
+                Ok(Some(keys::request_by_time(record.at_ms, id)))
             }
-            tag::REQUEST_BY_TIME if value.is_empty() => Ok(()),
+            tag::REQUEST_BY_TIME if value.is_empty() => Ok(None),
             _ => invalid(format!(
                 "imported record {key:02x?} does not belong to event {event}"
             )),
