@@ -526,6 +526,14 @@ async fn monitor(shared: Arc<Shared>, report_every: Option<Duration>) {
     }
 }
 
+/// Milliseconds since the Unix epoch, by this machine's clock (to line the sale up with other
+/// measurements of it).
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Reads every acknowledged order back (linearizable): (missing, unverified after retries).
 async fn verify(client: &Client, orders: Vec<OrderId>) -> (Vec<String>, Vec<String>) {
     let orders = Arc::new(orders);
@@ -634,6 +642,7 @@ pub async fn run(global: &Global, args: OnsaleArgs) -> anyhow::Result<Exit> {
         args.abandon_pct,
         args.ttl_ms
     );
+    let started_unix_ms = unix_ms();
     let shared = Arc::new(Shared {
         client: client.clone(),
         event: event.clone(),
@@ -675,6 +684,7 @@ pub async fn run(global: &Global, args: OnsaleArgs) -> anyhow::Result<Exit> {
         }
     }
     let elapsed = shared.started.elapsed();
+    let ended_unix_ms = unix_ms();
     shared.stop.store(true, Ordering::Relaxed);
     let _ = monitor_task.await;
     if let Some(error) = failure {
@@ -714,6 +724,8 @@ pub async fn run(global: &Global, args: OnsaleArgs) -> anyhow::Result<Exit> {
             "event_id": event.to_string(),
             "sold_out": sold_out,
             "duration_s": seconds,
+            "sale_started_unix_ms": started_unix_ms,
+            "sale_ended_unix_ms": ended_unix_ms,
             "buyers": args.buyers,
             "tickets_sold": total.tickets,
             "holds": total.holds,
