@@ -63,4 +63,5 @@ pub use event::{
     RowSeats, RowSpec, SectionSpec, StatusChange,
 };
 pub use ids::{CustomerId, EventId, HoldId, InvalidId, OrderId, RequestId, SeatId, TicketId};
+pub use records::applies_reread;
 pub use store::{Entries, KvStore, MemStore, Store, StoreError, Txn, WriteBatch};

@@ -62,6 +62,28 @@ pub(crate) mod tag {
     pub const SEALED: u8 = 0x20;
 }
 
+/// Whether applies read the record under `key` again, by its key, after writing it: the state
+/// time, an event and its counters, rows, holds, customers, the waiting room's totals, the sealed
+/// marker. Not so a request's outcome (read back only by a retry), an order, a queued customer,
+/// and the time- and rank-ordered indexes (only scanned): a read cache in front of the store gains
+/// nothing by keeping those, and pays to insert each one.
+pub fn applies_reread(key: &[u8]) -> bool {
+    !matches!(
+        key.first(),
+        Some(
+            &(tag::REQUEST
+                | tag::REQUEST_BY_TIME
+                | tag::ORDER
+                | tag::HOLD_EXPIRY
+                | tag::CUSTOMER_ORDER
+                | tag::GA_HOLD_EXPIRY
+                | tag::QUEUED
+                | tag::QUEUE_RANK
+                | tag::ADMISSION_BATCH)
+        )
+    )
+}
+
 /// Builds keys component by component.
 #[derive(Debug)]
 pub(crate) struct Key(Vec<u8>);
@@ -658,4 +680,49 @@ pub(crate) fn parse_hold_expiry(key: &[u8]) -> Option<(u64, EventId, u64)> {
     let event = EventId::new(r.text()?).ok()?;
     let hold = r.u64()?;
     r.is_done().then_some((expires, event, hold))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+    use super::*;
+
+    #[test]
+    fn the_records_a_command_reads_again_are_told_apart_from_those_only_retries_and_scans_read() {
+        let event = EventId::new("tour").unwrap();
+        let customer = CustomerId::new("ann").unwrap();
+        let reread = [
+            keys::state_time(),
+            keys::event(&event),
+            keys::totals(&event),
+            keys::zone(&event, ZoneKind::Section, 3),
+            keys::row_layout(&event, 3, 7),
+            keys::row_states(&event, 3, 7),
+            keys::hold(&event, 9),
+            keys::customer(&event, &customer),
+            keys::queue(&event),
+            keys::sealed(&event),
+        ];
+        for key in &reread {
+            assert!(applies_reread(key), "{key:02x?} is read again by applies");
+        }
+        let not_reread = [
+            keys::request("req-1"),
+            keys::request_by_time(5, "req-1"),
+            keys::order(&event, 9),
+            keys::hold_expiry(5, &event, 9),
+            keys::customer_order(&customer, &event, 9),
+            keys::ga_hold_expiry(&event, 0, 5, 9),
+            keys::queued(&event, &customer),
+            keys::queue_rank(&event, 5, &customer),
+            keys::admission_batch(&event, 5),
+        ];
+        for key in &not_reread {
+            assert!(
+                !applies_reread(key),
+                "{key:02x?} is not read again by applies"
+            );
+        }
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use boxoffice_statemachine::{Entries, Store, StoreError, WriteBatch};
+use boxoffice_statemachine::{applies_reread, Entries, Store, StoreError, WriteBatch};
 use quick_cache::unsync::Cache;
 use quick_cache::Weighter;
 
@@ -71,10 +71,11 @@ impl StateCache {
         CachedState { state, cache: self }
     }
 
-    /// Records `writes`, which the caller has just committed to RocksDB.
+    /// Records `writes`, which the caller has just committed to RocksDB: those of the records applies
+    /// read again ([`applies_reread`]); the others are never cached.
     pub fn absorb(&self, writes: &WriteBatch) {
         let mut entries = self.lock();
-        for (key, value) in writes.iter() {
+        for (key, value) in writes.iter().filter(|(key, _)| applies_reread(key)) {
             entries.insert(key.to_vec(), value.map(Arc::from));
         }
     }
@@ -94,6 +95,10 @@ pub struct CachedState<'a> {
 
 impl CachedState<'_> {
     fn load(&self, key: &[u8]) -> Result<Cached, StoreError> {
+        if !applies_reread(key) {
+            // Never cached (see `absorb`), so RocksDB has the only copy.
+            return Ok(self.state.get(key)?.map(Arc::from));
+        }
         if let Some(cached) = self.cache.lock().get(key) {
             return Ok(cached.clone());
         }
@@ -167,6 +172,26 @@ mod tests {
         commit(&mut state, &cache, put(b"row-1", b"x"));
         let scanned = cache.over(&state).scan(b"row-", b"row.", 10).unwrap();
         assert_eq!(scanned, vec![(b"row-1".to_vec(), b"x".to_vec())]);
+    }
+
+    #[test]
+    fn records_applies_do_not_read_again_are_never_cached_and_always_read_from_rocksdb() {
+        let (_dir, mut state) = open();
+        let cache = StateCache::new(STATE_CACHE_BYTES_MAX);
+        // The first byte of a state key is its record's tag: 0x02 is a request's outcome.
+        let outcome = [0x02, b'r'];
+        assert_eq!(cache.over(&state).get(&outcome).unwrap(), None);
+        commit(&mut state, &cache, put(&outcome, b"accepted"));
+        assert_eq!(
+            cache.lock().len(),
+            0,
+            "neither the miss nor the write was cached"
+        );
+        assert_eq!(
+            cache.over(&state).get(&outcome).unwrap().unwrap(),
+            b"accepted"
+        );
+        assert_eq!(cache.lock().len(), 0);
     }
 
     #[test]
