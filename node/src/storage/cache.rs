@@ -2,6 +2,12 @@
 //! once warm, a command reads its event, rows, section counters, customer and hold from memory
 //! instead of searching RocksDB's memtable. Written through with every applied batch and emptied
 //! when a snapshot replaces the state, so a hit is always the value RocksDB holds.
+//!
+//! It also remembers where a few scans start: the first key at or after a scan's start within its
+//! record tag. Most commands ask whether a time-ordered index holds anything older than a moment
+//! (outcomes to forget, dead holds) and the answer is nearly always no; with the first key known,
+//! that no costs a comparison instead of a RocksDB iterator. Every write passes through here, and a
+//! put before the remembered key takes its place, so the answers stay exact.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -30,18 +36,38 @@ impl Weighter<Vec<u8>, Cached> for ByBytes {
     }
 }
 
+/// Scan starts whose first key is remembered, per group.
+const SCAN_STARTS_MAX: usize = 8;
+
+/// What is known of the keys in `[from, end)`: none lies before `first` (none at all if `None`).
+/// Learned from a scan as the first key found; a put before it takes its place.
+#[derive(Debug)]
+struct ScanStart {
+    from: Vec<u8>,
+    end: Vec<u8>,
+    first: Option<Vec<u8>>,
+}
+
+/// The cached records and remembered scan starts of one group.
+struct Inner {
+    records: Cache<Vec<u8>, Cached, ByBytes>,
+    /// At most [`SCAN_STARTS_MAX`]; the oldest is replaced first.
+    starts: Vec<ScanStart>,
+}
+
 /// One group's cache, shared by the clones of its state machine (only the apply path uses it).
 #[derive(Clone)]
 pub struct StateCache {
-    entries: Arc<Mutex<Cache<Vec<u8>, Cached, ByBytes>>>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 impl std::fmt::Debug for StateCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let entries = self.lock();
+        let inner = self.lock();
         f.debug_struct("StateCache")
-            .field("entries", &entries.len())
-            .field("bytes", &entries.weight())
+            .field("entries", &inner.records.len())
+            .field("bytes", &inner.records.weight())
+            .field("scan_starts", &inner.starts.len())
             .finish()
     }
 }
@@ -51,17 +77,16 @@ impl StateCache {
     pub fn new(bytes_max: u64) -> StateCache {
         let estimated_entries = usize::try_from(bytes_max / 256).unwrap_or(usize::MAX);
         StateCache {
-            entries: Arc::new(Mutex::new(Cache::with_weighter(
-                estimated_entries,
-                bytes_max,
-                ByBytes,
-            ))),
+            inner: Arc::new(Mutex::new(Inner {
+                records: Cache::with_weighter(estimated_entries, bytes_max, ByBytes),
+                starts: Vec::new(),
+            })),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Cache<Vec<u8>, Cached, ByBytes>> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves nothing half-done: every operation is one call.
-        self.entries
+        self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -73,17 +98,64 @@ impl StateCache {
 
     /// Records `writes`, which the caller has just committed to RocksDB: those of the records applies
     /// read again ([`applies_reread`]); the others are never cached.
+    /// A put moves the remembered scan starts it comes before.
     pub fn absorb(&self, writes: &WriteBatch) {
-        let mut entries = self.lock();
-        for (key, value) in writes.iter().filter(|(key, _)| applies_reread(key)) {
-            entries.insert(key.to_vec(), value.map(Arc::from));
+        let mut inner = self.lock();
+        for (key, value) in writes.iter() {
+            if applies_reread(key) {
+                inner.records.insert(key.to_vec(), value.map(Arc::from));
+            }
+            if value.is_none() {
+                // A delete leaves "no key before `first`" true (the next scan learns more).
+                continue;
+            }
+            for start in &mut inner.starts {
+                let within = key >= start.from.as_slice() && key < start.end.as_slice();
+                if within && start.first.as_deref().is_none_or(|first| key < first) {
+                    start.first = Some(key.to_vec());
+                }
+            }
         }
     }
 
     /// Forgets everything (the state was replaced underneath).
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut inner = self.lock();
+        inner.records.clear();
+        inner.starts.clear();
     }
+
+    /// Whether `[from, to)` is known to hold no key; `None` when it is not known.
+    fn known_empty(&self, from: &[u8], to: &[u8]) -> Option<bool> {
+        let inner = self.lock();
+        let start = inner
+            .starts
+            .iter()
+            .find(|start| start.from == from && to <= start.end.as_slice())?;
+        Some(start.first.as_deref().is_none_or(|first| first >= to))
+    }
+
+    /// Remembers that no key in `[from, end)` lies before `first` (none at all if `None`).
+    fn remember_start(&self, from: &[u8], end: Vec<u8>, first: Option<Vec<u8>>) {
+        let mut inner = self.lock();
+        inner.starts.retain(|start| start.from != from);
+        if inner.starts.len() == SCAN_STARTS_MAX {
+            inner.starts.remove(0);
+        }
+        inner.starts.push(ScanStart {
+            from: from.to_vec(),
+            end,
+            first,
+        });
+    }
+}
+
+/// The end of the record tag that `from` starts in (keys of one tag share their first byte), when
+/// `[from, to)` lies within it.
+fn tag_end(from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let tag = *from.first()?;
+    let end = vec![tag.checked_add(1)?];
+    (to <= end.as_slice()).then_some(end)
 }
 
 /// A group's state read through its cache; scans go to RocksDB.
@@ -99,11 +171,14 @@ impl CachedState<'_> {
             // Never cached (see `absorb`), so RocksDB has the only copy.
             return Ok(self.state.get(key)?.map(Arc::from));
         }
-        if let Some(cached) = self.cache.lock().get(key) {
+        if let Some(cached) = self.cache.lock().records.get(key) {
             return Ok(cached.clone());
         }
         let value: Cached = self.state.get(key)?.map(Arc::from);
-        self.cache.lock().insert(key.to_vec(), value.clone());
+        self.cache
+            .lock()
+            .records
+            .insert(key.to_vec(), value.clone());
         Ok(value)
     }
 }
@@ -117,8 +192,24 @@ impl Store for CachedState<'_> {
         Ok(self.load(key)?.map(|value| visit(&value)).is_some())
     }
 
+    /// A scan within one record tag answers "nothing" from the remembered first key when it can;
+    /// otherwise it reads on to the end of the tag (still at most `limit` entries), which tells
+    /// the first key for the next time, and keeps the entries before `to`.
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Entries, StoreError> {
-        self.state.scan(from, to, limit)
+        if from >= to || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(end) = tag_end(from, to) else {
+            return self.state.scan(from, to, limit);
+        };
+        if self.cache.known_empty(from, to) == Some(true) {
+            return Ok(Vec::new());
+        }
+        let mut entries = self.state.scan(from, &end, limit)?;
+        let first = entries.first().map(|(key, _)| key.clone());
+        self.cache.remember_start(from, end, first);
+        entries.retain(|(key, _)| key.as_slice() < to);
+        Ok(entries)
     }
 }
 
@@ -183,7 +274,7 @@ mod tests {
         assert_eq!(cache.over(&state).get(&outcome).unwrap(), None);
         commit(&mut state, &cache, put(&outcome, b"accepted"));
         assert_eq!(
-            cache.lock().len(),
+            cache.lock().records.len(),
             0,
             "neither the miss nor the write was cached"
         );
@@ -191,7 +282,82 @@ mod tests {
             cache.over(&state).get(&outcome).unwrap().unwrap(),
             b"accepted"
         );
-        assert_eq!(cache.lock().len(), 0);
+        assert_eq!(cache.lock().records.len(), 0);
+    }
+
+    /// A random batch of puts and deletes of keys in tags 0x03 and 0x04.
+    fn random_writes(rng: &mut impl rand::Rng, state: &GroupState) -> WriteBatch {
+        let mut txn = Txn::new(state);
+        for _ in 0..rng.random_range(1..4) {
+            let key = vec![rng.random_range(3..5u8), rng.random_range(0..24u8)];
+            if rng.random_bool(0.5) {
+                txn.put(key, vec![1]);
+            } else {
+                txn.delete(key);
+            }
+        }
+        txn.into_batch()
+    }
+
+    #[test]
+    fn scans_answered_from_a_remembered_first_key_agree_with_rocksdb() {
+        use rand::{Rng, SeedableRng};
+        let seed: u64 = rand::random();
+        println!("seed {seed}");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (_dir, mut state) = open();
+        let cache = StateCache::new(STATE_CACHE_BYTES_MAX);
+        for _ in 0..2_000 {
+            let writes = random_writes(&mut rng, &state);
+            commit(&mut state, &cache, writes);
+            // The scans applies make: from a tag's start (or a key in it) to a moving bound.
+            let from = match rng.random_range(0..3) {
+                0 => vec![3],
+                1 => vec![3, rng.random_range(0..24u8)],
+                _ => vec![4],
+            };
+            let to = if rng.random_bool(0.1) {
+                vec![from[0] + 1]
+            } else {
+                vec![from[0], rng.random_range(0..26u8)]
+            };
+            let limit = rng.random_range(1..6);
+            assert_eq!(
+                cache.over(&state).scan(&from, &to, limit).unwrap(),
+                state.scan(&from, &to, limit).unwrap(),
+                "scan [{from:?}, {to:?}) limit {limit} (seed {seed})"
+            );
+        }
+        assert!(
+            !cache.lock().starts.is_empty(),
+            "scan starts were remembered"
+        );
+    }
+
+    #[test]
+    fn an_index_with_nothing_due_is_answered_without_reading_rocksdb() {
+        let (_dir, mut state) = open();
+        let cache = StateCache::new(STATE_CACHE_BYTES_MAX);
+        // One entry of a time-ordered index at time 50: nothing is older than 40.
+        commit(&mut state, &cache, put(&[3, 50], b""));
+        assert!(cache
+            .over(&state)
+            .scan(&[3], &[3, 40], 4)
+            .unwrap()
+            .is_empty());
+        // Now known: a later write behind RocksDB's back (never done outside tests) goes unseen.
+        state.commit(put(&[3, 10], b"")).unwrap();
+        assert!(cache
+            .over(&state)
+            .scan(&[3], &[3, 40], 4)
+            .unwrap()
+            .is_empty());
+        // A write through the cache before the first key moves it.
+        commit(&mut state, &cache, put(&[3, 20], b""));
+        assert_eq!(
+            cache.over(&state).scan(&[3], &[3, 40], 4).unwrap(),
+            vec![(vec![3, 10], Vec::new()), (vec![3, 20], Vec::new())]
+        );
     }
 
     #[test]
@@ -218,7 +384,7 @@ mod tests {
         for i in 0..10_000u32 {
             commit(&mut state, &cache, put(&i.to_be_bytes(), &[0u8; 100]));
         }
-        assert!(cache.lock().weight() <= bytes_max);
+        assert!(cache.lock().records.weight() <= bytes_max);
         // Evicted records are read from RocksDB again.
         assert_eq!(
             cache
