@@ -20,6 +20,12 @@ use boxoffice_bench::store::{now_ms, Store};
 use boxoffice_bench::workload::{AfterHoldMix, Demand, PickMode, SeatsPerHold, WorkloadKind};
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc, as in `boxofficed`: the load generator allocates a request and a reply per command
+/// whatever the store, and under glibc's malloc that was a third of its CPU time (measured on the
+/// storm), taken from the two cores the stores under test share with it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Default cap on PostgreSQL connections (the pool is sized like the buyers, up to this).
 const PG_POOL_CONNECTIONS_MAX: usize = 128;
 
