@@ -449,7 +449,20 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         let (from, tier) = row
             .set(usize::from(seat.index), to)
             .unwrap_or_else(|| panic!("invariant violated: seat {seat} of {event} is missing"));
+        // The row's place in its section's open-row set changes only when a seat becomes available
+        // or stops being so (a buy, held to sold, leaves it as it was).
+        let open = match (from, to) {
+            (SeatState::Available, SeatState::Available) => None,
+            (_, SeatState::Available) => Some(true),
+            (SeatState::Available, _) => Some(row.any_available()),
+            _ => None,
+        };
         self.shift_zone(event, ZoneKind::Section, seat.section, tier, from, to, 1)?;
+        if let Some(open) = open {
+            self.zone_mut(event, ZoneKind::Section, seat.section)?
+                .unwrap_or_else(|| panic!("invariant violated: section of seat {seat} is missing"))
+                .set_row_open(seat.row, open);
+        }
         Ok(from)
     }
 
@@ -683,6 +696,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                     available: capacity,
                     ..Counts::default()
                 },
+                open_rows: ZoneRecord::all_rows_open(section.rows.len() as u16),
             };
             write(
                 &mut self.txn,
@@ -703,6 +717,7 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
                     available: area.capacity,
                     ..Counts::default()
                 },
+                open_rows: Vec::new(),
             };
             write(
                 &mut self.txn,
@@ -1080,11 +1095,14 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         let mut chooser = BestAvailable::new(quantity as u16);
         let mut chosen = None;
         'sections: for &section in sections {
-            let rows = self
+            let zone = self
                 .zone(event, ZoneKind::Section, section)?
-                .expect("section exists")
-                .rows;
-            for r in 0..rows {
+                .expect("section exists");
+            // With no dead hold, only available seats can be taken: rows without one are skipped.
+            let open_rows: Vec<u16> = (0..zone.rows)
+                .filter(|&r| may_take_held || zone.row_open(r))
+                .collect();
+            for r in open_rows {
                 let free = self.free_seats(event, section, r, tier, &mut dead)?;
                 if let Some(seats) = chooser.add_row(section, r, &free) {
                     chosen = Some(seats);

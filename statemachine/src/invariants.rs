@@ -181,6 +181,15 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
     for s in 0..event.sections {
         let zone: ZoneRecord = read(store, &keys::zone(id, ZoneKind::Section, s))?
             .ok_or_else(|| fail(format!("section {s} has no record")))?;
+        if zone.open_rows.len() != usize::from(zone.rows).div_ceil(64)
+            || (0..zone.open_rows.len() * 64)
+                .any(|r| r >= usize::from(zone.rows) && zone.row_open(r as u16))
+        {
+            return Err(fail(format!(
+                "section {s} open-row set does not fit its {} rows",
+                zone.rows
+            )));
+        }
         let mut counted = Counts::default();
         let prefix = records::Key::new(tag::ROW_STATES)
             .text(id.as_str())
@@ -202,6 +211,17 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
                 )));
             }
             let row = RowStates::decode_from(&key, &bytes)?;
+            if zone.row_open(r as u16) != row.any_available() {
+                return Err(fail(format!(
+                    "row {s}.{r} is recorded {} but {} an available seat",
+                    if zone.row_open(r as u16) {
+                        "open"
+                    } else {
+                        "full"
+                    },
+                    if row.any_available() { "has" } else { "has no" }
+                )));
+            }
             let layout: Option<RowLayout> = read(store, &keys::row_layout(id, s, r as u16))?;
             if layout.map(|l| l.seats.len()) != Some(row.len()) {
                 return Err(fail(format!(

@@ -331,6 +331,45 @@ pub(crate) struct ZoneRecord {
     pub rows: u16,
     pub capacity: u32,
     pub counts: Counts,
+    /// Rows of a section with an available seat: bit `r % 64` of word `r / 64` for row `r` (empty
+    /// for a general-admission area). Best-available reads only these rows when no hold is dead.
+    pub open_rows: Vec<u64>,
+}
+
+impl ZoneRecord {
+    /// The open-row set of a section of `rows` rows, every one of them open.
+    pub fn all_rows_open(rows: u16) -> Vec<u64> {
+        let mut words = vec![u64::MAX; usize::from(rows).div_ceil(64)];
+        if let Some(last) = words.last_mut() {
+            let used = usize::from(rows) % 64;
+            if used != 0 {
+                *last = (1u64 << used) - 1;
+            }
+        }
+        words
+    }
+
+    /// Whether row `row` has an available seat, as recorded.
+    pub fn row_open(&self, row: u16) -> bool {
+        let row = usize::from(row);
+        self.open_rows
+            .get(row / 64)
+            .is_some_and(|word| word >> (row % 64) & 1 == 1)
+    }
+
+    /// Records whether row `row` (which must exist) has an available seat.
+    pub fn set_row_open(&mut self, row: u16, open: bool) {
+        let row = usize::from(row);
+        let word = self
+            .open_rows
+            .get_mut(row / 64)
+            .unwrap_or_else(|| panic!("invariant violated: row {row} beyond the open-row set"));
+        if open {
+            *word |= 1 << (row % 64);
+        } else {
+            *word &= !(1 << (row % 64));
+        }
+    }
 }
 
 /// The state of one seat.
@@ -384,6 +423,11 @@ impl RowStates {
     /// State and tier of the seat at `index`, if the row has one.
     pub fn seat(&self, index: usize) -> Option<(SeatState, u16)> {
         self.words.get(index).map(|&w| Self::unpack(w))
+    }
+
+    /// Whether any seat of the row is available.
+    pub fn any_available(&self) -> bool {
+        self.words.iter().any(|&w| w & 0b11 == 0)
     }
 
     /// Every seat's state and tier, in row order.
