@@ -192,9 +192,9 @@ impl Store for CachedState<'_> {
         Ok(self.load(key)?.map(|value| visit(&value)).is_some())
     }
 
-    /// A scan within one record tag answers "nothing" from the remembered first key when it can;
-    /// otherwise it reads on to the end of the tag (still at most `limit` entries), which tells
-    /// the first key for the next time, and keeps the entries before `to`.
+    /// A scan within one record tag answers "nothing" from the remembered first key when it can.
+    /// Otherwise it reads RocksDB, and learns the first key for the next time: the first entry
+    /// found or, when there is none, the first key after `to` in the tag (one more short read).
     fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Entries, StoreError> {
         if from >= to || limit == 0 {
             return Ok(Vec::new());
@@ -205,10 +205,12 @@ impl Store for CachedState<'_> {
         if self.cache.known_empty(from, to) == Some(true) {
             return Ok(Vec::new());
         }
-        let mut entries = self.state.scan(from, &end, limit)?;
-        let first = entries.first().map(|(key, _)| key.clone());
+        let entries = self.state.scan(from, to, limit)?;
+        let first = match entries.first() {
+            Some((key, _)) => Some(key.clone()),
+            None => self.state.scan(to, &end, 1)?.pop().map(|(key, _)| key),
+        };
         self.cache.remember_start(from, end, first);
-        entries.retain(|(key, _)| key.as_slice() < to);
         Ok(entries)
     }
 }
