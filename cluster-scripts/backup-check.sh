@@ -7,13 +7,13 @@ usage() {
 Usage: cluster-scripts/backup-check.sh [--help] [--buyers B] [--seconds S]
 
 Starts a separate 3-node cluster (BOXOFFICE_HOME=/tmp/boxoffice-backup-source, gRPC ports
-49081-49083, HTTP 50081-50083, release build), creates a 20,000-seat stadium and runs
+23081-23083, HTTP 24081-24083, release build), creates a 20,000-seat stadium and runs
 `boxctl onsale` with B buyers (default 16) for S seconds (default 15). A third of the way in,
 backup.sh backs the cluster up into /tmp/boxoffice-backup-check/backup while the buyers buy.
 
 Then it checks: the backup finished while the on-sale ran; every order the buyers were told
 about is there (missing_orders = 0, nothing unresolved); restore.sh builds a new cluster from the
-backup (BOXOFFICE_HOME=/tmp/boxoffice-backup-restored, ports 51081-51083 and 52081-52083) whose
+backup (BOXOFFICE_HOME=/tmp/boxoffice-backup-restored, ports 25081-25083 and 26081-26083) whose
 every replica's data hash equals the backup's (checked before it starts; see restore.sh) and
 which passes the audit; and the restored cluster sells on (a 5 s on-sale, no missing order). It
 reports the backup's duration and size, and the failed-request rate and longest pause of the
@@ -63,8 +63,8 @@ wipe
 mkdir -p "$WORK"
 trap wipe EXIT
 
-export BOXOFFICE_HOME="$SOURCE_HOME" BOXOFFICE_GRPC_BASE=49080 BOXOFFICE_HTTP_BASE=50080
-export BOXOFFICE_ENDPOINTS=127.0.0.1:49081,127.0.0.1:49082,127.0.0.1:49083
+export BOXOFFICE_HOME="$SOURCE_HOME" BOXOFFICE_GRPC_BASE=23080 BOXOFFICE_HTTP_BASE=24080
+export BOXOFFICE_ENDPOINTS=127.0.0.1:23081,127.0.0.1:23082,127.0.0.1:23083
 "$SCRIPTS/start-local.sh" 3
 "$BOXCTL" create-stadium --event backup --sections 20 --rows 20 --seats 50 --ga 0
 
@@ -101,8 +101,8 @@ PY
 "$SCRIPTS/backup.sh" "$BACKUP" >/dev/null 2>&1 || die "backup.sh into a complete backup should do nothing and succeed"
 "$SCRIPTS/stop-local.sh"
 
-export BOXOFFICE_HOME="$RESTORED_HOME" BOXOFFICE_GRPC_BASE=51080 BOXOFFICE_HTTP_BASE=52080
-export BOXOFFICE_ENDPOINTS=127.0.0.1:51081,127.0.0.1:51082,127.0.0.1:51083
+export BOXOFFICE_HOME="$RESTORED_HOME" BOXOFFICE_GRPC_BASE=25080 BOXOFFICE_HTTP_BASE=26080
+export BOXOFFICE_ENDPOINTS=127.0.0.1:25081,127.0.0.1:25082,127.0.0.1:25083
 "$SCRIPTS/restore.sh" "$BACKUP"
 "$SCRIPTS/restore.sh" "$BACKUP" >/dev/null 2>&1 && die "restore.sh over a running restored cluster was not refused"
 

@@ -14,12 +14,12 @@ binaries (boxofficed, boxctl, boxoffice-bench), and for each store and workload 
 store afresh on loopback with its data in a temporary directory, runs the workload against it with
 the same seed and concurrency as every other store, and stops it again:
 
-  boxoffice            a fresh 3-node cluster (start-local.sh, own BOXOFFICE_HOME), gRPC 57081-57083
-  etcd                 3 members (etcd 3.4, default fsync), clients 52381-52383
-  postgres             PostgreSQL 15, one node, synchronous_commit=on, fsync on, port 55432:
+  boxoffice            a fresh 3-node cluster (start-local.sh, own BOXOFFICE_HOME), gRPC 31081-31083
+  etcd                 3 members (etcd 3.4, default fsync), clients 31381-31383
+  postgres             PostgreSQL 15, one node, synchronous_commit=on, fsync on, port 31432:
                        optimistic locking (versions)
   postgres-for-update  the same server, SELECT ... FOR UPDATE
-  redis                Redis 7, one node, no persistence, port 56379 (an upper bound, not durable)
+  redis                Redis 7, one node, no persistence, port 31379 (an upper bound, not durable)
 
 Every run ends with the invariant check (no oversell, no lost buy, no phantom sale; Boxoffice also
 audits every replica); a violation fails the script. Results (JSON) are rendered by
@@ -105,12 +105,12 @@ for workload in "${WORKLOAD_LIST[@]}"; do
     esac
 done
 
-GRPC_BASE=57080
-HTTP_BASE=58080
-ETCD_CLIENT_BASE=52380
-ETCD_PEER_BASE=52390
-PG_PORT=55432
-REDIS_PORT=56379
+GRPC_BASE=31080
+HTTP_BASE=32080
+ETCD_CLIENT_BASE=31380
+ETCD_PEER_BASE=31390
+PG_PORT=31432
+REDIS_PORT=31379
 PG_CONNECTIONS_MAX="${BENCH_PG_CONNECTIONS_MAX:-128}"
 PG_BIN=/usr/lib/postgresql/15/bin
 

@@ -7,7 +7,7 @@ usage() {
 Usage: cluster-scripts/http-bench.sh [--help] [--seconds S] [--concurrency C]
 
 Builds release binaries, starts a separate 3-node cluster (BOXOFFICE_HOME=/tmp/boxoffice-http-bench,
-gRPC ports 47081-47083, HTTP 48081-48083), runs the http_bench example against all three
+gRPC ports 21081-21083, HTTP 22081-22083), runs the http_bench example against all three
 gateways: S seconds (default 20) of waiting-room joins, then S seconds of reserve + order flows,
 C requests in flight (default 128); prints rates and latency percentiles, then stops and wipes the
 cluster.
@@ -29,8 +29,8 @@ done
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 export BOXOFFICE_HOME=/tmp/boxoffice-http-bench
-export BOXOFFICE_GRPC_BASE=47080
-export BOXOFFICE_HTTP_BASE=48080
+export BOXOFFICE_GRPC_BASE=21080
+export BOXOFFICE_HTTP_BASE=22080
 SCRIPTS="$REPO_ROOT/cluster-scripts"
 
 if compgen -G "$BOXOFFICE_HOME/node-*" >/dev/null; then
@@ -40,5 +40,5 @@ trap '"$SCRIPTS/stop-local.sh" --wipe >/dev/null 2>&1 || true' EXIT
 "$SCRIPTS/start-local.sh" 3
 cd "$REPO_ROOT"
 cargo run --release --quiet -p boxoffice-node --example http_bench -- \
-    --gateways 127.0.0.1:48081,127.0.0.1:48082,127.0.0.1:48083 \
+    --gateways 127.0.0.1:22081,127.0.0.1:22082,127.0.0.1:22083 \
     --seconds "$SECONDS_N" --concurrency "$CONCURRENCY"

@@ -9,7 +9,7 @@ usage() {
 Usage: cluster-scripts/onsale-cpu.sh [--help] [--seconds S] [--buyers B] [--seats-per-hold N] [--perf]
 
 Starts a separate 3-node cluster (BOXOFFICE_HOME=/tmp/boxoffice-onsale-cpu, gRPC ports
-37081-37083, release build), creates a 50,000-seat stadium (20 sections x 50 rows x 50 seats) and
+29081-29083, release build), creates a 50,000-seat stadium (20 sections x 50 rows x 50 seats) and
 runs `boxctl onsale` for S seconds (default 15) with B buyers (default 256), N seats per hold
 (default 1), nothing abandoned: each buyer holds then buys. Reports the commands decided (holds,
 buys, rejected holds), the throughput and latencies, the nodes' CPU time per command (user +
@@ -50,9 +50,9 @@ if [[ "${BOXOFFICE_SKIP_BUILD:-0}" != "1" ]]; then
 fi
 export BOXOFFICE_SKIP_BUILD=1
 export BOXOFFICE_HOME=/tmp/boxoffice-onsale-cpu
-export BOXOFFICE_GRPC_BASE=37080
-export BOXOFFICE_HTTP_BASE=38080
-export BOXOFFICE_ENDPOINTS=127.0.0.1:37081,127.0.0.1:37082,127.0.0.1:37083
+export BOXOFFICE_GRPC_BASE=29080
+export BOXOFFICE_HTTP_BASE=30080
+export BOXOFFICE_ENDPOINTS=127.0.0.1:29081,127.0.0.1:29082,127.0.0.1:29083
 BOXCTL="$CARGO_TARGET_DIR/release/boxctl"
 SCRIPTS="$REPO_ROOT/cluster-scripts"
 

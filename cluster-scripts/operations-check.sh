@@ -7,11 +7,11 @@ usage() {
 Usage: cluster-scripts/operations-check.sh [--help] [--buyers B] [--seconds S]
 
 Starts a separate 3-node cluster (BOXOFFICE_HOME=/tmp/boxoffice-operations, gRPC ports
-47081-47083, HTTP 48081-48083, release build), creates a 100,000-seat stadium and runs
+21081-21083, HTTP 22081-22083, release build), creates a 100,000-seat stadium and runs
 `boxctl onsale` with B buyers (default 16) for S seconds (default 90). While it runs, in turn:
 
   - rolling-restart.sh restarts every node in turn (drain, stop, start, catch up, undrain);
-  - add-node.sh 4 starts node 4 (gRPC 47084), which joins; replicas move onto it until even;
+  - add-node.sh 4 starts node 4 (gRPC 21084), which joins; replicas move onto it until even;
   - remove-node.sh 1 moves node 1's replicas (and group 0's leadership) away, waits until the
     cluster forgets it, and stops it;
   - `boxctl move-event operations` moves the on-sale event to a group of its own (sealed, exported,
@@ -50,9 +50,9 @@ if [[ "${BOXOFFICE_SKIP_BUILD:-0}" != "1" ]]; then
 fi
 export BOXOFFICE_SKIP_BUILD=1
 export BOXOFFICE_HOME=/tmp/boxoffice-operations
-export BOXOFFICE_GRPC_BASE=47080
-export BOXOFFICE_HTTP_BASE=48080
-export BOXOFFICE_ENDPOINTS=127.0.0.1:47081,127.0.0.1:47082,127.0.0.1:47083
+export BOXOFFICE_GRPC_BASE=21080
+export BOXOFFICE_HTTP_BASE=22080
+export BOXOFFICE_ENDPOINTS=127.0.0.1:21081,127.0.0.1:21082,127.0.0.1:21083
 BOXCTL="$CARGO_TARGET_DIR/release/boxctl"
 SCRIPTS="$REPO_ROOT/cluster-scripts"
 
@@ -60,7 +60,18 @@ if compgen -G "$BOXOFFICE_HOME/node-*" >/dev/null; then
     "$SCRIPTS/stop-local.sh" --wipe
 fi
 RESULT="$(mktemp)"
-trap 'rm -f "$RESULT"; "$SCRIPTS/stop-local.sh" --wipe >/dev/null 2>&1 || true' EXIT
+# finish: stops the cluster; wipes it after a pass, keeps its data and logs after a failure.
+finish() {
+    local rc=$?
+    rm -f "$RESULT"
+    if ((rc == 0)); then
+        "$SCRIPTS/stop-local.sh" --wipe >/dev/null 2>&1 || true
+    else
+        "$SCRIPTS/stop-local.sh" >/dev/null 2>&1 || true
+        log "the nodes' data and logs are kept for diagnosis in $BOXOFFICE_HOME"
+    fi
+}
+trap finish EXIT
 "$SCRIPTS/start-local.sh" 3
 "$BOXCTL" create-stadium --event operations --sections 40 --rows 50 --seats 50 --ga 0
 

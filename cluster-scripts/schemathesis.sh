@@ -43,8 +43,8 @@ Not tested:
 Environment:
   BOXOFFICE_SCHEMATHESIS_HOME       the cluster's state (default /tmp/boxoffice-schemathesis;
                                     deleted on exit)
-  BOXOFFICE_SCHEMATHESIS_GRPC_BASE  its gRPC port base (default 37080)
-  BOXOFFICE_SCHEMATHESIS_HTTP_BASE  its HTTP port base (default 38080)
+  BOXOFFICE_SCHEMATHESIS_GRPC_BASE  its gRPC port base (default 19080)
+  BOXOFFICE_SCHEMATHESIS_HTTP_BASE  its HTTP port base (default 20080)
   BOXOFFICE_SCHEMATHESIS_REPORT     report directory (default /tmp/boxoffice-schemathesis-report)
   BOXOFFICE_SKIP_BUILD=1            do not build; use the release binaries already built
   CARGO_TARGET_DIR                  build directory (default \${XDG_CACHE_HOME:-\$HOME/.cache}/boxoffice/target)
@@ -71,8 +71,8 @@ source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 
 SCRIPTS="$REPO_ROOT/cluster-scripts"
 ST_HOME="$(realpath -m -- "${BOXOFFICE_SCHEMATHESIS_HOME:-/tmp/boxoffice-schemathesis}")"
-GRPC_BASE="${BOXOFFICE_SCHEMATHESIS_GRPC_BASE:-37080}"
-HTTP_BASE="${BOXOFFICE_SCHEMATHESIS_HTTP_BASE:-38080}"
+GRPC_BASE="${BOXOFFICE_SCHEMATHESIS_GRPC_BASE:-19080}"
+HTTP_BASE="${BOXOFFICE_SCHEMATHESIS_HTTP_BASE:-20080}"
 REPORT="$(realpath -m -- "${BOXOFFICE_SCHEMATHESIS_REPORT:-/tmp/boxoffice-schemathesis-report}")"
 ADMIN_KEY="dev-admin-key"
 APP_KEY="dev-app-key"
