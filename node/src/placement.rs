@@ -34,12 +34,14 @@ use boxoffice_statemachine::{
 use openraft::{BasicNode, ChangeMembers};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
+use tonic::transport::Channel;
 
 use crate::meta::{
     ClusterMap, EventMove, MetaCommand, MetaOutcome, NodeAddress, ReplicaMove, META_GROUP,
 };
 use crate::node::NodeState;
 use crate::raft::proposer::{renew_write_lease, Clock, SystemClock};
+use crate::raft::transport::pb::raft_transport_client::RaftTransportClient;
 use crate::raft::transport::GroupRaft;
 use crate::raft::{decode, encode, Proposal, ProposalOutcomes};
 use crate::storage::GroupId;
@@ -232,15 +234,7 @@ impl NodeState {
     }
 
     /// The Raft transport client of node `node`, at its address in the map.
-    fn peer(
-        &self,
-        node: u64,
-    ) -> Result<
-        crate::raft::transport::pb::raft_transport_client::RaftTransportClient<
-            tonic::transport::Channel,
-        >,
-        String,
-    > {
+    fn peer(&self, node: u64) -> Result<RaftTransportClient<Channel>, String> {
         let address = self
             .map()
             .map

@@ -452,7 +452,6 @@ impl<'t, S: Store + ?Sized> Ctx<'t, S> {
         // The row's place in its section's open-row set changes only when a seat becomes available
         // or stops being so (a buy, held to sold, leaves it as it was).
         let open = match (from, to) {
-            (SeatState::Available, SeatState::Available) => None,
             (_, SeatState::Available) => Some(true),
             (SeatState::Available, _) => Some(row.any_available()),
             _ => None,

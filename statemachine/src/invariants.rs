@@ -181,9 +181,9 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
     for s in 0..event.sections {
         let zone: ZoneRecord = read(store, &keys::zone(id, ZoneKind::Section, s))?
             .ok_or_else(|| fail(format!("section {s} has no record")))?;
+        // Exactly one word per 64 rows, and no bit set past the last row.
         if zone.open_rows.len() != usize::from(zone.rows).div_ceil(64)
-            || (0..zone.open_rows.len() * 64)
-                .any(|r| r >= usize::from(zone.rows) && zone.row_open(r as u16))
+            || (zone.rows..(zone.open_rows.len() * 64) as u16).any(|r| zone.row_open(r))
         {
             return Err(fail(format!(
                 "section {s} open-row set does not fit its {} rows",
@@ -211,15 +211,12 @@ pub fn check_event<S: Store + ?Sized>(store: &S, id: &EventId) -> Result<Audit, 
                 )));
             }
             let row = RowStates::decode_from(&key, &bytes)?;
-            if zone.row_open(r as u16) != row.any_available() {
+            let (recorded_open, open) = (zone.row_open(r as u16), row.any_available());
+            if recorded_open != open {
                 return Err(fail(format!(
                     "row {s}.{r} is recorded {} but {} an available seat",
-                    if zone.row_open(r as u16) {
-                        "open"
-                    } else {
-                        "full"
-                    },
-                    if row.any_available() { "has" } else { "has no" }
+                    if recorded_open { "open" } else { "full" },
+                    if open { "has" } else { "has no" }
                 )));
             }
             let layout: Option<RowLayout> = read(store, &keys::row_layout(id, s, r as u16))?;

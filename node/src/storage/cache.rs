@@ -125,14 +125,13 @@ impl StateCache {
         inner.starts.clear();
     }
 
-    /// Whether `[from, to)` is known to hold no key; `None` when it is not known.
-    fn known_empty(&self, from: &[u8], to: &[u8]) -> Option<bool> {
-        let inner = self.lock();
-        let start = inner
-            .starts
-            .iter()
-            .find(|start| start.from == from && to <= start.end.as_slice())?;
-        Some(start.first.as_deref().is_none_or(|first| first >= to))
+    /// Whether `[from, to)` is known to hold no key (false when nothing is known of it).
+    fn known_empty(&self, from: &[u8], to: &[u8]) -> bool {
+        self.lock().starts.iter().any(|start| {
+            start.from == from
+                && to <= start.end.as_slice()
+                && start.first.as_deref().is_none_or(|first| first >= to)
+        })
     }
 
     /// Remembers that no key in `[from, end)` lies before `first` (none at all if `None`).
@@ -202,7 +201,7 @@ impl Store for CachedState<'_> {
         let Some(end) = tag_end(from, to) else {
             return self.state.scan(from, to, limit);
         };
-        if self.cache.known_empty(from, to) == Some(true) {
+        if self.cache.known_empty(from, to) {
             return Ok(Vec::new());
         }
         let entries = self.state.scan(from, to, limit)?;
