@@ -99,6 +99,8 @@ impl ClientError {
 pub struct Decided {
     pub outcome: Outcome,
     pub group: u64,
+    /// The log index of the entry that carried the command, or, for a hold the leader refused from
+    /// a read of its state, the index it had applied when it read.
     pub log_index: u64,
 }
 

@@ -12,7 +12,8 @@ use boxoffice_client::proto::{
     self, boxoffice_server::Boxoffice, boxoffice_server::BoxofficeServer,
 };
 use boxoffice_statemachine::{
-    invariants, query, snapshot, Action, EventId, HoldId, OrderId, Outcome, Rejection, RequestId,
+    answer_now, invariants, query, snapshot, Action, Command, EventId, HoldId, OrderId, Outcome,
+    Rejection, RequestId, Selection, Store,
 };
 use futures_util::future::join_all;
 use openraft::{ReadPolicy, ServerState};
@@ -22,10 +23,9 @@ use tracing::Instrument;
 
 use crate::meta::{MetaCommand, MetaOutcome, MetaRefusal, NodeAddress, META_GROUP};
 use crate::metrics::metrics;
-use crate::node::{BootstrapError, NodeState};
+use crate::node::{BootstrapError, Hosted, NodeState};
 use crate::raft::proposer::{Clock, ProposeError, SystemClock, CLOCK_OFFSET_MS_MAX};
-use crate::raft::transport::GroupRaft;
-use crate::raft::{Proposal, ProposalOutcomes};
+use crate::raft::{applied_index, leads, Proposal, ProposalOutcomes};
 use crate::storage::{GroupId, GroupState};
 
 /// How long a request waits for this node's cluster map to reach the caller's meta index.
@@ -349,10 +349,7 @@ impl ApiService {
     }
 
     /// This node's replica of `group`, or where to go instead.
-    fn hosted(
-        &self,
-        group: GroupId,
-    ) -> Result<(GroupRaft, crate::raft::proposer::Proposer), ApiError> {
+    fn hosted(&self, group: GroupId) -> Result<Hosted, ApiError> {
         if let Some(hosted) = self.node.data_group(group) {
             return Ok(hosted);
         }
@@ -464,8 +461,22 @@ impl ApiService {
             _ => None,
         };
         let group = self.group_of(&event, place).await?;
-        let (_, proposer) = self.hosted(group)?;
-        let committed = proposer
+        let hosted = self.hosted(group)?;
+        let command = Command {
+            request_id,
+            at_ms: 0,
+            action,
+        };
+        if let Some((rejection, applied_index)) =
+            self.refusal_from_read(group, &hosted, &command).await
+        {
+            return Ok((Outcome::Rejected(rejection), group, applied_index));
+        }
+        let Command {
+            request_id, action, ..
+        } = command;
+        let committed = hosted
+            .proposer
             .propose(request_id, action)
             .await
             .map_err(|e| self.propose_failed(group, e))?;
@@ -473,6 +484,52 @@ impl ApiService {
             return Err(self.moved_away(&event, group).await);
         }
         Ok((committed.outcome, group, committed.log_index))
+    }
+
+    /// A hold this node, leading `group`, refuses from a linearizable read of its state instead of
+    /// a log entry: the rejection [`answer_now`] gives at state time, with the applied index read
+    /// at. Under contention most holds are refused (a seat sold or held by another customer); they
+    /// change nothing, so they need no replication, no log and no apply on any replica.
+    ///
+    /// `None`, and the hold is proposed, when the hold would be accepted, when this node does not
+    /// lead, when its clock has run more than [`READ_CLOCK_LAG_MS_MAX`] ahead of state time (a
+    /// quiet group: its answer must be at a time the log holds, as reads'), when the event has
+    /// moved, or when the read fails (the proposal reports it). Other commands are always
+    /// proposed: they are mostly accepted, and a read first would only add to their cost.
+    async fn refusal_from_read(
+        &self,
+        group: GroupId,
+        hosted: &Hosted,
+        command: &Command,
+    ) -> Option<(Rejection, u64)> {
+        let Hosted {
+            raft,
+            proposer,
+            cache,
+        } = hosted;
+        let Action::Hold {
+            event,
+            selection: Selection::Seats(seats),
+            ..
+        } = &command.action
+        else {
+            return None;
+        };
+        if !leads(raft) {
+            return None;
+        }
+        // A first look, before the read barrier and from the applies' cache: a hold none of whose
+        // seats is taken goes straight to the proposer, at the cost of a lookup in memory.
+        let state = self.node.storage.group_state(group);
+        if !query::any_seat_taken(&cache.peek_over(&state), event, seats).ok()? {
+            return None;
+        }
+        proposer.reads().pass().await.ok()?;
+        let applied_index = applied_index(raft);
+        let rejection =
+            cache.read_settled(&state, |view| refusal_at_state_time(view, proposer, command))?;
+        metrics().holds_refused_from_reads_total.inc();
+        Some((rejection, applied_index))
     }
 
     /// Why this node's proposer for `group` could not commit, for the caller.
@@ -553,7 +610,7 @@ impl ApiService {
         read: Option<&proto::ReadOptions>,
     ) -> Result<(GroupState, proto::ReadInfo), ApiError> {
         let stale = read.is_some_and(|r| r.consistency() == proto::Consistency::Stale);
-        let (raft, proposer) = self.hosted(group)?;
+        let Hosted { raft, proposer, .. } = self.hosted(group)?;
         let state = self.node.storage.group_state(group);
         if !stale && !self.node.config.testing.unsafe_local_reads {
             let time_lags = || -> Result<bool, ApiError> {
@@ -574,7 +631,9 @@ impl ApiService {
                 }
             }
             if !stamped {
-                raft.ensure_linearizable(ReadPolicy::ReadIndex)
+                proposer
+                    .reads()
+                    .pass()
                     .await
                     .map_err(|e| match e.forward_to_leader() {
                         Some(forward) => self.not_leader(group, forward.leader_id),
@@ -634,7 +693,7 @@ impl ApiService {
         let raft = if group == META_GROUP {
             Some(self.node.meta.clone())
         } else {
-            self.node.data_group(group).map(|(raft, _)| raft)
+            self.node.data_group(group).map(|hosted| hosted.raft)
         };
         if let Some(raft) = raft {
             let metrics = crate::raft::metrics(&raft);
@@ -661,6 +720,24 @@ impl ApiService {
             }
         }
         info
+    }
+}
+
+/// The rejection [`answer_now`] gives `command` on `state` as it is now, if its state time is
+/// within [`READ_CLOCK_LAG_MS_MAX`] of the proposer's clock and the rejection is not
+/// `EVENT_MOVED` (which the proposal path answers with the event's new place).
+fn refusal_at_state_time(
+    state: &impl Store,
+    proposer: &crate::raft::proposer::Proposer,
+    command: &Command,
+) -> Option<Rejection> {
+    let state_time_ms = query::state_time(state).ok()?;
+    if proposer.now_ms() > state_time_ms.saturating_add(READ_CLOCK_LAG_MS_MAX) {
+        return None;
+    }
+    match answer_now(state, command) {
+        Ok(Outcome::Rejected(Rejection::EventMoved)) | Ok(Outcome::Accepted(_)) | Err(_) => None,
+        Ok(Outcome::Rejected(rejection)) => Some(rejection),
     }
 }
 
@@ -1050,7 +1127,7 @@ impl Boxoffice for ApiService {
             let raft = if group == META_GROUP {
                 self.node.meta.clone()
             } else {
-                self.hosted(group)?.0
+                self.hosted(group)?.raft
             };
             let audit = raft
                 .with_state_machine(move |sm: &mut crate::raft::state_machine::StateMachine| {
@@ -1275,7 +1352,7 @@ impl Boxoffice for ApiService {
             let raft = if group == META_GROUP {
                 self.node.meta.clone()
             } else {
-                self.hosted(group)?.0
+                self.hosted(group)?.raft
             };
             // Every write acknowledged before this call is applied here once this returns.
             raft.ensure_linearizable(ReadPolicy::ReadIndex)

@@ -58,6 +58,8 @@ pub struct Metrics {
     pub admissions_total: IntCounter,
     /// Holds released by this node's expiry sweeps (while it leads their groups).
     pub holds_expired_total: IntCounter,
+    /// Holds this node refused, as their group's leader, from a read of its state (no log entry).
+    pub holds_refused_from_reads_total: IntCounter,
     /// Per hosted group (0 is the cluster map), read from Raft at each scrape.
     groups: GroupGauges,
     /// Per gated event of a group this node leads, read from its replica at each scrape.
@@ -292,6 +294,10 @@ impl Metrics {
                 "holds_expired_total",
                 "Holds released by this node's expiry sweeps.",
             )?,
+            holds_refused_from_reads_total: IntCounter::new(
+                "holds_refused_from_reads_total",
+                "Holds this node refused as their group's leader from a read of its state, without a log entry.",
+            )?,
             groups: GroupGauges::new()?,
             rooms: RoomGauges::new()?,
             snapshots_total: IntCounterVec::new(
@@ -328,6 +334,7 @@ impl Metrics {
         r.register(Box::new(self.wal_sync_appends.clone()))?;
         r.register(Box::new(self.admissions_total.clone()))?;
         r.register(Box::new(self.holds_expired_total.clone()))?;
+        r.register(Box::new(self.holds_refused_from_reads_total.clone()))?;
         for gauge in self.groups.all() {
             r.register(Box::new(gauge.clone()))?;
         }
@@ -361,7 +368,7 @@ impl Metrics {
         self.rooms.waiting.reset();
         self.rooms.admitted.reset();
         for group in node.hosted() {
-            if let Some((raft, proposer)) = node.data_group(group) {
+            if let Some(crate::node::Hosted { raft, proposer, .. }) = node.data_group(group) {
                 self.groups.observe(group, &raft);
                 if node.leads(&raft) {
                     self.rooms.observe(&node.storage.group_state(group));

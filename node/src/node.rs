@@ -25,6 +25,7 @@ use crate::raft::quiesce::{self, QuiesceTimings, Quiescence};
 use crate::raft::state_machine::{MetaView, StateMachine};
 use crate::raft::transport::{GroupNetwork, GroupRaft, Groups, PeerChannels, RaftService};
 use crate::raft::Proposal;
+use crate::storage::cache::StateCache;
 use crate::storage::{GroupId, NodeStorage, StorageError};
 use crate::waiting_room::RoomKey;
 
@@ -67,10 +68,18 @@ pub enum BootstrapError {
 
 /// One hosted data group.
 struct DataGroup {
-    raft: GroupRaft,
-    proposer: Proposer,
+    hosted: Hosted,
     sweeper: JoinHandle<()>,
     admitter: JoinHandle<()>,
+}
+
+/// What the API and background tasks use of a hosted data group.
+#[derive(Debug, Clone)]
+pub struct Hosted {
+    pub raft: GroupRaft,
+    pub proposer: Proposer,
+    /// The applies' read cache: the API only peeks into it (`StateCache::peek_over`).
+    pub cache: StateCache,
 }
 
 /// What the public API and the background tasks share.
@@ -338,7 +347,7 @@ impl Node {
         for (_, group) in groups {
             group.sweeper.abort();
             group.admitter.abort();
-            let _ = group.raft.shutdown().await;
+            let _ = group.hosted.raft.shutdown().await;
         }
         let _ = self.state.meta.shutdown().await;
         served.map_err(NodeError::Server)
@@ -371,11 +380,9 @@ impl NodeState {
         self.meta_view.borrow().clone()
     }
 
-    /// The Raft and proposer of data group `group`, if this node hosts it.
-    pub fn data_group(&self, group: GroupId) -> Option<(GroupRaft, Proposer)> {
-        self.lock_data()
-            .get(&group)
-            .map(|g| (g.raft.clone(), g.proposer.clone()))
+    /// The Raft, proposer and read cache of data group `group`, if this node hosts it.
+    pub fn data_group(&self, group: GroupId) -> Option<Hosted> {
+        self.lock_data().get(&group).map(|g| g.hosted.clone())
     }
 
     /// Hosted data groups.
@@ -419,11 +426,11 @@ impl NodeState {
                 .filter_map(|g| data.remove(&g).map(|hosted| (g, hosted)))
                 .collect()
         };
-        for (group, hosted) in retired {
-            hosted.sweeper.abort();
-            hosted.admitter.abort();
+        for (group, retiring) in retired {
+            retiring.sweeper.abort();
+            retiring.admitter.abort();
             self.groups.remove(group);
-            let _ = hosted.raft.shutdown().await;
+            let _ = retiring.hosted.raft.shutdown().await;
             self.storage.delete_group(group)?;
             tracing::info!(
                 node = self.id,
@@ -435,12 +442,14 @@ impl NodeState {
             if self.lock_data().contains_key(&group) {
                 continue;
             }
+            let machine = StateMachine::new(self.storage.clone(), group);
+            let cache = machine.cache();
             let raft = Raft::new(
                 self.id,
                 self.raft_config.clone(),
                 GroupNetwork::new(group, self.channels.clone()),
                 LogStore::new(self.storage.clone(), group),
-                StateMachine::new(self.storage.clone(), group),
+                machine,
             )
             .await
             .map_err(|e| NodeError::Raft {
@@ -476,8 +485,11 @@ impl NodeState {
             self.lock_data().insert(
                 group,
                 DataGroup {
-                    raft: raft.clone(),
-                    proposer,
+                    hosted: Hosted {
+                        raft: raft.clone(),
+                        proposer,
+                        cache,
+                    },
                     sweeper,
                     admitter,
                 },
@@ -628,7 +640,7 @@ async fn leader_balancer(state: Arc<NodeState>) {
             if chosen == state.id {
                 continue;
             }
-            if let Some((raft, _)) = state.data_group(group) {
+            if let Some(Hosted { raft, .. }) = state.data_group(group) {
                 hand_over(&raft, group, &[chosen]).await;
             }
         }

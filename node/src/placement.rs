@@ -39,7 +39,7 @@ use tonic::transport::Channel;
 use crate::meta::{
     ClusterMap, EventMove, MetaCommand, MetaOutcome, NodeAddress, ReplicaMove, META_GROUP,
 };
-use crate::node::NodeState;
+use crate::node::{Hosted, NodeState};
 use crate::raft::proposer::{renew_write_lease, Clock, SystemClock};
 use crate::raft::transport::pb::raft_transport_client::RaftTransportClient;
 use crate::raft::transport::GroupRaft;
@@ -201,7 +201,7 @@ impl NodeState {
                 .unwrap_or_default();
             let known = self
                 .data_group(group)
-                .and_then(|(raft, _)| crate::raft::known_leader(&raft));
+                .and_then(|hosted| crate::raft::known_leader(&hosted.raft));
             let node = target.take().or(known).or_else(|| {
                 replicas
                     .get(attempt as usize % replicas.len().max(1))
@@ -209,7 +209,7 @@ impl NodeState {
             });
             let answer = match node {
                 Some(node) if node == self.id => match self.data_group(group) {
-                    Some((raft, _)) => {
+                    Some(Hosted { raft, .. }) => {
                         propose_here(&raft, request_id.clone(), action.clone()).await
                     }
                     None => Err(format!("group {group} is not running here yet")),
@@ -297,7 +297,7 @@ pub(crate) async fn placement_loop(state: Arc<NodeState>) {
             if moving_events.contains_key(event) {
                 continue;
             }
-            let Some((raft, _)) = state.data_group(change.from) else {
+            let Some(Hosted { raft, .. }) = state.data_group(change.from) else {
                 continue;
             };
             if !state.leads(&raft) {
@@ -319,7 +319,7 @@ pub(crate) async fn placement_loop(state: Arc<NodeState>) {
             if change.from == state.id || moving.contains_key(&group) {
                 continue;
             }
-            let Some((raft, _)) = state.data_group(group) else {
+            let Some(Hosted { raft, .. }) = state.data_group(group) else {
                 continue;
             };
             if !state.leads(&raft) {

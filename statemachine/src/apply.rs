@@ -44,37 +44,28 @@ pub struct Applied {
 /// Applies `command` on top of `store` without changing it; the caller commits [`Applied::writes`].
 pub fn apply<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Applied, StoreError> {
     let previous = records::state_time(store)?;
-    let mut now = previous.max(command.at_ms.min(STATE_TIME_MS_MAX));
-    if let Action::ImportEvent(export) = &command.action {
-        // A moved event's holds keep their expiries: time here never falls behind its old group's.
-        now = now.max(export.state_time_ms.min(STATE_TIME_MS_MAX));
-    }
-
-    if let Err(invalid) = command.request_id.validate() {
-        // Without a usable request id there is nothing to remember the outcome under.
-        let mut txn = Txn::new(store);
-        write(&mut txn, keys::state_time(), &now);
-        let outcome = Outcome::Rejected(Rejection::invalid(invalid.to_string()));
-        return Ok(Applied {
-            outcome,
-            writes: txn.into_batch(),
-            state_time_ms: now,
-        });
-    }
+    let now = action_time(previous, command.at_ms, &command.action);
+    let fingerprint = match remembered(store, command)? {
+        Remembered::New { fingerprint } => fingerprint,
+        Remembered::Answered(outcome) => {
+            return Ok(Applied {
+                outcome,
+                writes: WriteBatch::default(),
+                state_time_ms: previous,
+            })
+        }
+        Remembered::Unusable(outcome) => {
+            // Without a usable request id there is nothing to remember the outcome under.
+            let mut txn = Txn::new(store);
+            write(&mut txn, keys::state_time(), &now);
+            return Ok(Applied {
+                outcome,
+                writes: txn.into_batch(),
+                state_time_ms: now,
+            });
+        }
+    };
     let request_id = command.request_id.as_str();
-    let fingerprint = xxh3_64(&codec::encode(&command.action));
-    if let Some(seen) = read::<RequestRecord, S>(store, &keys::request(request_id))? {
-        let outcome = if seen.fingerprint == fingerprint {
-            seen.outcome
-        } else {
-            Outcome::Rejected(Rejection::RequestIdReused)
-        };
-        return Ok(Applied {
-            outcome,
-            writes: WriteBatch::default(),
-            state_time_ms: previous,
-        });
-    }
 
     let mut ctx = Ctx::new(store, now);
     let (outcome, writes) = match ctx.dispatch(&command.action) {
@@ -99,6 +90,62 @@ pub fn apply<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Applied,
         outcome: record.outcome,
         writes: txn.into_batch(),
         state_time_ms: now,
+    })
+}
+
+/// What [`apply`] would answer `command` if it were the log's next entry stamped no later than
+/// state time, computed and written nowhere: the same request-id check and the same rules, on the
+/// same state, at the same time. `command.at_ms` is not read.
+///
+/// This is a read of the state. A leader that has confirmed its leadership and applied everything
+/// committed before a hold arrived may answer the hold's rejection from it without a log entry:
+/// the answer holds at a moment between the call and its reply, as any linearizable read does.
+/// Such a rejection is not remembered under its request id; sent again, the command is decided
+/// afresh, which is what the caller of a command that changed nothing expects.
+pub fn answer_now<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Outcome, StoreError> {
+    match remembered(store, command)? {
+        Remembered::New { .. } => {}
+        Remembered::Answered(outcome) | Remembered::Unusable(outcome) => return Ok(outcome),
+    }
+    let now = action_time(records::state_time(store)?, 0, &command.action);
+    match Ctx::new(store, now).dispatch(&command.action) {
+        Ok(effect) => Ok(Outcome::Accepted(effect)),
+        Err(Fail::Reject(rejection)) => Ok(Outcome::Rejected(rejection)),
+        Err(Fail::Store(error)) => Err(error),
+    }
+}
+
+/// The time an action is decided at: state time, moved forward to the command's stamp `at_ms`.
+fn action_time(state_time_ms: u64, at_ms: u64, action: &Action) -> u64 {
+    let now = state_time_ms.max(at_ms.min(STATE_TIME_MS_MAX));
+    match action {
+        // A moved event's holds keep their expiries: time here never falls behind its old group's.
+        Action::ImportEvent(export) => now.max(export.state_time_ms.min(STATE_TIME_MS_MAX)),
+        _ => now,
+    }
+}
+
+/// What the state remembers of a command's request id.
+enum Remembered {
+    /// Not seen (or forgotten): the command is decided now; `fingerprint` identifies its action.
+    New { fingerprint: u64 },
+    /// Seen: the first outcome, or `REQUEST_ID_REUSED` for a different action under the same id.
+    Answered(Outcome),
+    /// The request id is invalid, so no outcome can be remembered under it: the rejection.
+    Unusable(Outcome),
+}
+
+fn remembered<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Remembered, StoreError> {
+    if let Err(invalid) = command.request_id.validate() {
+        let outcome = Outcome::Rejected(Rejection::invalid(invalid.to_string()));
+        return Ok(Remembered::Unusable(outcome));
+    }
+    let fingerprint = xxh3_64(&codec::encode(&command.action));
+    let key = keys::request(command.request_id.as_str());
+    Ok(match read::<RequestRecord, S>(store, &key)? {
+        Some(seen) if seen.fingerprint == fingerprint => Remembered::Answered(seen.outcome),
+        Some(_) => Remembered::Answered(Outcome::Rejected(Rejection::RequestIdReused)),
+        None => Remembered::New { fingerprint },
     })
 }
 

@@ -53,7 +53,7 @@ pub mod snapshot;
 pub mod store;
 mod validate;
 
-pub use apply::{apply, execute, stamp_time, Applied};
+pub use apply::{answer_now, apply, execute, stamp_time, Applied};
 pub use command::{
     Action, AdmissionStatus, Command, Effect, HoldItems, HoldStatus, HoldView, Limit, OrderStatus,
     OrderView, Outcome, QueueView, Rejection, Scope, Selection, Ticket,

@@ -446,6 +446,36 @@ pub fn ticket_labels<S: Store + ?Sized>(
     Ok(labels)
 }
 
+/// Whether any of `seats` of `event` is taken: held (by a hold live or not yet expired by a
+/// command), sold or blocked. One read per row, no rules: a cheap first look before a hold of
+/// exactly these seats, which is likely to be accepted when none is. Seats that do not exist are
+/// not taken.
+pub fn any_seat_taken<S: Store + ?Sized>(
+    store: &S,
+    event: &EventId,
+    seats: &[SeatId],
+) -> Result<bool, StoreError> {
+    let mut row: Option<((u16, u16), RowStates)> = None;
+    for seat in seats {
+        let place = (seat.section, seat.row);
+        if row.as_ref().is_none_or(|(at, _)| *at != place) {
+            let key = keys::row_states(event, seat.section, seat.row);
+            match read_stored::<RowStates, S>(store, &key)? {
+                Some(states) => row = Some((place, states)),
+                None => continue,
+            }
+        }
+        let states = &row.as_ref().expect("read above").1;
+        let taken = states
+            .seat(usize::from(seat.index))
+            .is_some_and(|(state, _)| state != SeatState::Available);
+        if taken {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The state time: the latest command time applied (milliseconds; 0 before any command).
 pub fn state_time<S: Store + ?Sized>(store: &S) -> Result<u64, StoreError> {
     records::state_time(store)

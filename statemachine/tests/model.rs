@@ -15,9 +15,10 @@ use std::rc::Rc;
 
 use boxoffice_statemachine::query::{self, SeatStatus};
 use boxoffice_statemachine::{
-    execute, fixtures, invariants, snapshot, Action, Command, Counts, CustomerId, Effect, EventId,
-    EventLimits, EventSpec, EventStatus, HoldId, HoldItems, HoldStatus, Limit, MemStore, OrderId,
-    OrderStatus, Outcome, RequestId, Scope, SeatId, Selection, StatusChange,
+    answer_now, apply, execute, fixtures, invariants, snapshot, Action, Command, Counts,
+    CustomerId, Effect, EventId, EventLimits, EventSpec, EventStatus, HoldId, HoldItems,
+    HoldStatus, Limit, MemStore, OrderId, OrderStatus, Outcome, RequestId, Scope, SeatId,
+    Selection, StatusChange,
 };
 use proptest::prelude::*;
 use proptest::sample::subsequence;
@@ -1520,6 +1521,8 @@ impl Harness {
 
     /// Runs `command` on both sides and checks the answer, the invariants and the read side.
     fn submit(&mut self, command: Command) -> Result<(), String> {
+        self.check_answer_now(&command)
+            .map_err(|e| self.report(e))?;
         let before = self.store.clone();
         let actual = execute(&mut self.store, &command).expect("the in-memory store never fails");
         let action = match &command.action {
@@ -1551,6 +1554,22 @@ impl Harness {
         unchanged
             .and_then(|()| self.check_reads(false))
             .map_err(|e| self.report(e))
+    }
+
+    /// `answer_now` (what a leader may answer from a read) is what applying the command would
+    /// answer now if its stamp were no later than state time.
+    fn check_answer_now(&self, command: &Command) -> Result<(), String> {
+        let answered = answer_now(&self.store, command).expect("the in-memory store never fails");
+        let at_state_time = Command {
+            at_ms: 0,
+            ..command.clone()
+        };
+        let applied = apply(&self.store, &at_state_time)
+            .expect("the in-memory store never fails")
+            .outcome;
+        ensure(answered == applied, || {
+            format!("answer_now said {answered:?}, applying at state time {applied:?}")
+        })
     }
 
     fn report(&self, what: String) -> String {

@@ -26,6 +26,7 @@ use super::error::HttpError;
 use super::model::EventIdText;
 use super::openapi::error_responses;
 use super::{Gateway, Params, Segments};
+use crate::node::Hosted;
 
 /// Change streams one node serves at once; more get 503.
 pub const FEED_CONNECTIONS_MAX: usize = 1_000;
@@ -124,7 +125,7 @@ async fn feed(
     sender: mpsc::Sender<Event>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let Some((raft, _)) = gateway.node.data_group(group) else {
+    let Some(Hosted { raft, .. }) = gateway.node.data_group(group) else {
         tracing::warn!(%event, group, "live feed closed: this node no longer holds the group");
         return;
     };

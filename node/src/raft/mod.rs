@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod log_store;
 pub mod proposer;
 pub mod quiesce;
+pub mod read_barrier;
 pub mod state_machine;
 pub mod transport;
 
@@ -104,6 +105,23 @@ pub(crate) fn rocks(error: rocksdb::Error) -> io::Error {
 pub fn metrics(raft: &transport::GroupRaft) -> openraft::RaftMetrics<TypeConfig> {
     use openraft::async_runtime::watch::WatchReceiver;
     raft.metrics().borrow_watched().clone()
+}
+
+/// Whether `raft`'s node is the group's leader now, by its metrics (no message to the Raft task).
+pub fn leads(raft: &transport::GroupRaft) -> bool {
+    use openraft::async_runtime::watch::WatchReceiver;
+    raft.metrics().borrow_watched().state == openraft::ServerState::Leader
+}
+
+/// The index of the last entry `raft`'s node has applied (0 before any), by its metrics.
+pub fn applied_index(raft: &transport::GroupRaft) -> u64 {
+    use openraft::async_runtime::watch::WatchReceiver;
+    let metrics = raft.metrics();
+    let metrics = metrics.borrow_watched();
+    metrics
+        .last_applied
+        .as_ref()
+        .map_or(0, |applied| applied.index)
 }
 
 /// The leader `raft`'s node currently knows of (from its metrics: no message to the Raft task).

@@ -1,6 +1,7 @@
 //! The batching proposer of one group: commands from many callers are stamped with the leader's
 //! clock and packed into Raft entries (bounded by count and bytes), with a bounded number of entries
-//! in flight; each caller gets its own command's outcome back.
+//! in flight; each caller gets its own command's outcome back. It also keeps the group's read
+//! barrier, so reads and the time stamps that serve them are found in one place.
 //!
 //! Little's law: a group commits `entries in flight x commands per entry / (round trip + fsync)`
 //! commands per second, so batching and pipelining are what make one group fast.
@@ -12,6 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use boxoffice_statemachine::{codec, Action, Command, Outcome, RequestId};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use super::read_barrier::ReadBarrier;
 use super::transport::GroupRaft;
 use super::Proposal;
 
@@ -134,6 +136,8 @@ pub struct Proposer {
     stamping: Arc<tokio::sync::Mutex<()>>,
     /// Recent time from proposing an entry to its outcome, in microseconds (moving average).
     commit_latency_us: Arc<AtomicU64>,
+    /// The group's linearizable reads share read-index rounds through it.
+    reads: Arc<ReadBarrier>,
 }
 
 /// How loaded a group's proposer is now.
@@ -172,6 +176,7 @@ impl Proposer {
     pub fn start(raft: GroupRaft, clock: Arc<dyn Clock>, limits: ProposerLimits) -> Proposer {
         let (queue, waiting) = mpsc::channel(limits.queue_commands_max.max(1));
         let commit_latency_us = Arc::new(AtomicU64::new(0));
+        let reads = Arc::new(ReadBarrier::new(raft.clone()));
         tokio::spawn(run(
             raft,
             clock.clone(),
@@ -184,7 +189,13 @@ impl Proposer {
             clock,
             stamping: Arc::default(),
             commit_latency_us,
+            reads,
         }
+    }
+
+    /// The group's read barrier: what a linearizable read of its state waits on.
+    pub fn reads(&self) -> &ReadBarrier {
+        &self.reads
     }
 
     /// The proposer's load now: what the admitter meters waiting-room admissions by.

@@ -70,6 +70,11 @@ impl StateMachine {
         }
     }
 
+    /// A handle on the applies' read cache (shared, not a copy).
+    pub fn cache(&self) -> StateCache {
+        self.cache.clone()
+    }
+
     /// The state machine of group 0, and a receiver of the cluster map it applies (starting with
     /// the map on disk).
     pub fn meta(
@@ -187,8 +192,7 @@ impl StateMachine {
                 "snapshot keys out of order",
             ));
         }
-        // Replace the whole group state in one atomic batch.
-        self.cache.clear();
+        // Replace the whole group state in one atomic batch; the cache forgets the old one.
         let storage = self.state.storage();
         let cf = storage.cf(CF_STATE);
         let group = self.state.group();
@@ -201,7 +205,9 @@ impl StateMachine {
         for (key, value) in entries {
             batch.put_cf(cf, group_key(group, &key), value);
         }
-        storage.db().write(batch).map_err(rocks)?;
+        self.cache
+            .replace(|| storage.db().write(batch))
+            .map_err(rocks)?;
         // Synced before openraft moves on (and may purge the log the snapshot replaced): applied
         // state is otherwise rebuilt from the log after a crash, and here there is no log to do it.
         storage.sync().map_err(io::Error::other)?;
@@ -303,8 +309,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let writes = txn.into_batch();
         let mut batch = rocksdb::WriteBatch::default();
         self.state.stage(&writes, &mut batch);
-        self.state.storage().db().write(batch).map_err(rocks)?;
-        self.cache.absorb(&writes);
+        let db = self.state.storage().db();
+        self.cache
+            .commit(&writes, || db.write(batch))
+            .map_err(rocks)?;
         if let (Some(sender), Some(last)) = (&self.meta, last_log_id) {
             let map = match map {
                 Some(map) => Arc::new(map),

@@ -8,8 +8,12 @@
 //! (outcomes to forget, dead holds) and the answer is nearly always no; with the first key known,
 //! that no costs a comparison instead of a RocksDB iterator. Every write passes through here, and a
 //! put before the remembered key takes its place, so the answers stay exact.
+//!
+//! Readers other than the applies (a leader refusing a hold from a read) may look through it too,
+//! without disturbing it: a peek is a hint; a settled read ([`StateCache::read_settled`]) is a
+//! consistent view of the state as the last commit left it, as commits wait for it to end.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use boxoffice_statemachine::{applies_reread, Entries, Store, StoreError, WriteBatch};
 use quick_cache::unsync::Cache;
@@ -55,10 +59,13 @@ struct Inner {
     starts: Vec<ScanStart>,
 }
 
-/// One group's cache, shared by the clones of its state machine (only the apply path uses it).
+/// One group's cache, shared by the clones of its state machine and the readers that peek.
 #[derive(Clone)]
 pub struct StateCache {
     inner: Arc<Mutex<Inner>>,
+    /// Held exclusively by a commit (written to RocksDB, then here) and shared by settled reads,
+    /// so no settled read sees part of a commit.
+    commits: Arc<RwLock<()>>,
 }
 
 impl std::fmt::Debug for StateCache {
@@ -81,6 +88,7 @@ impl StateCache {
                 records: Cache::with_weighter(estimated_entries, bytes_max, ByBytes),
                 starts: Vec::new(),
             })),
+            commits: Arc::default(),
         }
     }
 
@@ -96,10 +104,61 @@ impl StateCache {
         CachedState { state, cache: self }
     }
 
+    /// `state` seen through this cache without disturbing it, for a look that may be stale: see
+    /// [`PeekedState`].
+    pub fn peek_over<'a>(&'a self, state: &'a GroupState) -> PeekedState<'a> {
+        PeekedState { state, cache: self }
+    }
+
+    /// `read` of `state` through this cache, with commits held off until it returns: every record
+    /// it reads is as the last commit left it, a consistent view (RocksDB's latest, not a
+    /// snapshot, for the records not cached). Keep `read` short: the applies wait for it.
+    pub fn read_settled<T>(
+        &self,
+        state: &GroupState,
+        read: impl FnOnce(&PeekedState<'_>) -> T,
+    ) -> T {
+        let _settled = self
+            .commits
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        read(&self.peek_over(state))
+    }
+
+    /// Runs `commit`, the caller's RocksDB write of `writes`, and records them here, while no
+    /// settled read runs. On failure RocksDB kept nothing, and neither does the cache.
+    pub fn commit<E>(
+        &self,
+        writes: &WriteBatch,
+        commit: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
+        let _committing = self
+            .commits
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let committed = commit();
+        if committed.is_ok() {
+            self.absorb(writes);
+        }
+        committed
+    }
+
+    /// Runs `replace`, the caller's RocksDB write of a whole new state, and empties the cache,
+    /// while no settled read runs.
+    pub fn replace<T>(&self, replace: impl FnOnce() -> T) -> T {
+        let _replacing = self
+            .commits
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let replaced = replace();
+        self.clear();
+        replaced
+    }
+
     /// Records `writes`, which the caller has just committed to RocksDB: those of the records applies
     /// read again ([`applies_reread`]); the others are never cached.
     /// A put moves the remembered scan starts it comes before.
-    pub fn absorb(&self, writes: &WriteBatch) {
+    fn absorb(&self, writes: &WriteBatch) {
         let mut inner = self.lock();
         for (key, value) in writes.iter() {
             if applies_reread(key) {
@@ -119,7 +178,7 @@ impl StateCache {
     }
 
     /// Forgets everything (the state was replaced underneath).
-    pub fn clear(&self) {
+    fn clear(&self) {
         let mut inner = self.lock();
         inner.records.clear();
         inner.starts.clear();
@@ -214,6 +273,38 @@ impl Store for CachedState<'_> {
     }
 }
 
+/// A group's state as its cache holds it, for readers other than the applies: a hit reads the
+/// cache, a miss reads RocksDB and caches nothing (a value read outside the applies could be older
+/// than one an apply commits meanwhile, and would then stay). The applies write RocksDB before the
+/// cache, so records read here may be of different moments: a hint, never an answer.
+#[derive(Debug, Clone, Copy)]
+pub struct PeekedState<'a> {
+    state: &'a GroupState,
+    cache: &'a StateCache,
+}
+
+impl Store for PeekedState<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut value = None;
+        self.get_with(key, &mut |bytes| value = Some(bytes.to_vec()))?;
+        Ok(value)
+    }
+
+    fn get_with(&self, key: &[u8], visit: &mut dyn FnMut(&[u8])) -> Result<bool, StoreError> {
+        if applies_reread(key) {
+            let cached = self.cache.lock().records.peek(key).cloned();
+            if let Some(value) = cached {
+                return Ok(value.map(|value| visit(&value)).is_some());
+            }
+        }
+        self.state.get_with(key, visit)
+    }
+
+    fn scan(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Entries, StoreError> {
+        self.state.scan(from, to, limit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
@@ -231,8 +322,9 @@ mod tests {
 
     /// Commits `writes` to RocksDB and then to `cache`, as the state machine does.
     fn commit(state: &mut GroupState, cache: &StateCache, writes: WriteBatch) {
-        state.commit(writes.clone()).unwrap();
-        cache.absorb(&writes);
+        cache
+            .commit(&writes, || state.commit(writes.clone()))
+            .unwrap();
     }
 
     fn put(key: &[u8], value: &[u8]) -> WriteBatch {
@@ -362,6 +454,46 @@ mod tests {
     }
 
     #[test]
+    fn a_settled_read_never_sees_part_of_a_commit() {
+        let (_dir, mut state) = open();
+        let cache = StateCache::new(STATE_CACHE_BYTES_MAX);
+        // Each commit writes the same number to a cached record and to one read from RocksDB (a
+        // request's outcome, tag 0x02), so a read that sees two numbers saw half a commit.
+        let cached = b"seat".to_vec();
+        let uncached = vec![0x02, b'r'];
+        let both = |n: u32| {
+            let empty = MemStore::default();
+            let mut txn = Txn::new(&empty);
+            txn.put(cached.clone(), n.to_be_bytes().to_vec());
+            txn.put(uncached.clone(), n.to_be_bytes().to_vec());
+            txn.into_batch()
+        };
+        commit(&mut state, &cache, both(0));
+        let reader = state.clone();
+        let commits: u32 = 20_000;
+        let reads = std::thread::scope(|scope| {
+            let readers = scope.spawn(|| {
+                let mut reads = 0u32;
+                loop {
+                    let (first, second) = cache.read_settled(&reader, |view| {
+                        (view.get(&uncached).unwrap(), view.get(&cached).unwrap())
+                    });
+                    assert_eq!(first, second, "a settled read saw half a commit");
+                    reads += 1;
+                    if first == Some(commits.to_be_bytes().to_vec()) {
+                        return reads;
+                    }
+                }
+            });
+            for n in 1..=commits {
+                commit(&mut state, &cache, both(n));
+            }
+            readers.join().unwrap()
+        });
+        println!("{reads} settled reads during {commits} commits");
+    }
+
+    #[test]
     fn a_cleared_cache_forgets_what_the_state_no_longer_holds() {
         let (_dir, mut state) = open();
         let cache = StateCache::new(STATE_CACHE_BYTES_MAX);
@@ -372,8 +504,7 @@ mod tests {
         let mut txn = Txn::new(&state);
         txn.delete(b"hold".to_vec());
         let delete = txn.into_batch();
-        state.commit(delete).unwrap();
-        cache.clear();
+        cache.replace(|| state.commit(delete)).unwrap();
         assert_eq!(cache.over(&state).get(b"hold").unwrap(), None);
     }
 

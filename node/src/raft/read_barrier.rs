@@ -1,0 +1,55 @@
+//! A group leader's read barrier: linearizable reads that arrive together share one read-index
+//! round (leadership confirmed by a quorum, then everything committed before it applied here).
+//!
+//! A round that began after a read arrived serves it: the round's confirmation happened within
+//! the read's lifetime, and the state applied by its end holds every write acknowledged before
+//! the read arrived. Callers queue in turn (FIFO); each finds either a round begun after its
+//! arrival already done, or begins one itself. So a read waits for at most two rounds, and a burst
+//! of reads costs two rounds, not one each.
+
+use std::time::Instant;
+
+use openraft::error::{LinearizableReadError, RaftError};
+use openraft::ReadPolicy;
+
+use super::transport::GroupRaft;
+use super::TypeConfig;
+
+/// Why a read could not be linearized here: not the leader (with a forward), or no quorum.
+pub type ReadError = RaftError<TypeConfig, LinearizableReadError<TypeConfig>>;
+
+/// One group's read barrier; cheap to share behind an `Arc`.
+pub struct ReadBarrier {
+    raft: GroupRaft,
+    /// When the last round that confirmed leadership began; held while a round runs.
+    last_round: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl std::fmt::Debug for ReadBarrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadBarrier").finish_non_exhaustive()
+    }
+}
+
+impl ReadBarrier {
+    pub fn new(raft: GroupRaft) -> ReadBarrier {
+        ReadBarrier {
+            raft,
+            last_round: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Returns once this node has confirmed it leads the group after the call began, and has
+    /// applied every entry committed before that: a read of the state from here is linearizable.
+    pub async fn pass(&self) -> Result<(), ReadError> {
+        let arrived = Instant::now();
+        let mut last_round = self.last_round.lock().await;
+        if last_round.is_some_and(|began| began >= arrived) {
+            return Ok(());
+        }
+        let began = Instant::now();
+        self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await?;
+        *last_round = Some(began);
+        Ok(())
+    }
+}
