@@ -526,8 +526,9 @@ impl ApiService {
         }
         proposer.reads().pass().await.ok()?;
         let applied_index = applied_index(raft);
-        let rejection =
-            cache.read_settled(&state, |view| refusal_at_state_time(view, proposer, command))?;
+        let rejection = cache.read_settled(&state, |view| {
+            refusal_at_state_time(view, proposer, command)
+        })?;
         metrics().holds_refused_from_reads_total.inc();
         Some((rejection, applied_index))
     }
