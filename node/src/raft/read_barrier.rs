@@ -4,8 +4,9 @@
 //! A round that began after a read arrived serves it: the round's confirmation happened within
 //! the read's lifetime, and the state applied by its end holds every write acknowledged before
 //! the read arrived. Callers queue in turn (FIFO); each finds either a round begun after its
-//! arrival already done, or begins one itself. So a read waits for at most two rounds, and a burst
-//! of reads costs two rounds, not one each.
+//! arrival already done, and takes its result (a failed round fails it too, so a partition costs
+//! the queue one round's wait, not one each), or begins one itself. So a read waits for at most
+//! two rounds, and a burst of reads costs two rounds, not one each.
 
 use std::time::Instant;
 
@@ -21,8 +22,8 @@ pub type ReadError = RaftError<TypeConfig, LinearizableReadError<TypeConfig>>;
 /// One group's read barrier; cheap to share behind an `Arc`.
 pub struct ReadBarrier {
     raft: GroupRaft,
-    /// When the last round that confirmed leadership began; held while a round runs.
-    last_round: tokio::sync::Mutex<Option<Instant>>,
+    /// When the last round began, and how it ended; held while a round runs.
+    last_round: tokio::sync::Mutex<Option<(Instant, Result<(), ReadError>)>>,
 }
 
 impl std::fmt::Debug for ReadBarrier {
@@ -44,12 +45,18 @@ impl ReadBarrier {
     pub async fn pass(&self) -> Result<(), ReadError> {
         let arrived = Instant::now();
         let mut last_round = self.last_round.lock().await;
-        if last_round.is_some_and(|began| began >= arrived) {
-            return Ok(());
+        if let Some((began, ended)) = &*last_round {
+            if *began >= arrived {
+                return ended.clone();
+            }
         }
         let began = Instant::now();
-        self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await?;
-        *last_round = Some(began);
-        Ok(())
+        let ended = self
+            .raft
+            .ensure_linearizable(ReadPolicy::ReadIndex)
+            .await
+            .map(drop);
+        *last_round = Some((began, ended.clone()));
+        ended
     }
 }
