@@ -275,8 +275,9 @@ impl Store for CachedState<'_> {
 
 /// A group's state as its cache holds it, for readers other than the applies: a hit reads the
 /// cache, a miss reads RocksDB and caches nothing (a value read outside the applies could be older
-/// than one an apply commits meanwhile, and would then stay). The applies write RocksDB before the
-/// cache, so records read here may be of different moments: a hint, never an answer.
+/// than one an apply commits meanwhile, and would then stay). A commit writes RocksDB before the
+/// cache, so records peeked at may be of different moments, a hint; inside
+/// [`StateCache::read_settled`] no commit runs, and they are one state.
 #[derive(Debug, Clone, Copy)]
 pub struct PeekedState<'a> {
     state: &'a GroupState,
