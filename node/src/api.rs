@@ -616,7 +616,7 @@ impl ApiService {
         if !stale && !self.node.config.testing.unsafe_local_reads {
             let time_lags = || -> Result<bool, ApiError> {
                 let state_time_ms = query::state_time(&state.reader()).map_err(internal)?;
-                Ok(proposer.now_ms() > state_time_ms.saturating_add(READ_CLOCK_LAG_MS_MAX))
+                Ok(clock_runs_ahead(&proposer, state_time_ms))
             };
             let mut stamped = false;
             if time_lags()? {
@@ -724,6 +724,12 @@ impl ApiService {
     }
 }
 
+/// Whether the leader's clock has run more than [`READ_CLOCK_LAG_MS_MAX`] ahead of state time:
+/// then a read must not answer at state time before a time stamp is committed.
+fn clock_runs_ahead(proposer: &crate::raft::proposer::Proposer, state_time_ms: u64) -> bool {
+    proposer.now_ms() > state_time_ms.saturating_add(READ_CLOCK_LAG_MS_MAX)
+}
+
 /// The rejection [`answer_now`] gives `command` on `state` as it is now, if its state time is
 /// within [`READ_CLOCK_LAG_MS_MAX`] of the proposer's clock and the rejection is not
 /// `EVENT_MOVED` (which the proposal path answers with the event's new place).
@@ -732,8 +738,7 @@ fn refusal_at_state_time(
     proposer: &crate::raft::proposer::Proposer,
     command: &Command,
 ) -> Option<Rejection> {
-    let state_time_ms = query::state_time(state).ok()?;
-    if proposer.now_ms() > state_time_ms.saturating_add(READ_CLOCK_LAG_MS_MAX) {
+    if clock_runs_ahead(proposer, query::state_time(state).ok()?) {
         return None;
     }
     match answer_now(state, command) {

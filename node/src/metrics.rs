@@ -370,7 +370,7 @@ impl Metrics {
         for group in node.hosted() {
             if let Some(crate::node::Hosted { raft, proposer, .. }) = node.data_group(group) {
                 self.groups.observe(group, &raft);
-                if node.leads(&raft) {
+                if crate::raft::leads(&raft) {
                     self.rooms.observe(&node.storage.group_state(group));
                 }
                 let waiting = u64::try_from(proposer.load().waiting_commands).unwrap_or(u64::MAX);

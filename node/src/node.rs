@@ -600,12 +600,6 @@ impl NodeState {
             .await
             .is_ok_and(|r| r.is_ok())
     }
-
-    /// Whether this node currently leads `raft`'s group (by its metrics; cheap).
-    pub fn leads(&self, raft: &GroupRaft) -> bool {
-        let metrics = crate::raft::metrics(raft);
-        metrics.state == ServerState::Leader
-    }
 }
 
 /// Starts the groups the map gives this node whenever the map changes.

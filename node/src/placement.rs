@@ -300,7 +300,7 @@ pub(crate) async fn placement_loop(state: Arc<NodeState>) {
             let Some(Hosted { raft, .. }) = state.data_group(change.from) else {
                 continue;
             };
-            if !state.leads(&raft) {
+            if !crate::raft::leads(&raft) {
                 continue;
             }
             let (state, event, change) = (state.clone(), event.clone(), change.clone());
@@ -322,7 +322,7 @@ pub(crate) async fn placement_loop(state: Arc<NodeState>) {
             let Some(Hosted { raft, .. }) = state.data_group(group) else {
                 continue;
             };
-            if !state.leads(&raft) {
+            if !crate::raft::leads(&raft) {
                 continue;
             }
             let (state, map) = (state.clone(), view.map.clone());
@@ -333,7 +333,7 @@ pub(crate) async fn placement_loop(state: Arc<NodeState>) {
             });
             moving.insert(group, task);
         }
-        if state.leads(&state.meta) {
+        if crate::raft::leads(&state.meta) {
             if let Err(error) = steward(&state, &view.map).await {
                 tracing::warn!(%error, "placement step not taken; trying again");
             }
