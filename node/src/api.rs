@@ -632,9 +632,7 @@ impl ApiService {
                 }
             }
             if !stamped {
-                proposer
-                    .reads()
-                    .pass()
+                raft.ensure_linearizable(ReadPolicy::ReadIndex)
                     .await
                     .map_err(|e| match e.forward_to_leader() {
                         Some(forward) => self.not_leader(group, forward.leader_id),

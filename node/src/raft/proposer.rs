@@ -136,7 +136,7 @@ pub struct Proposer {
     stamping: Arc<tokio::sync::Mutex<()>>,
     /// Recent time from proposing an entry to its outcome, in microseconds (moving average).
     commit_latency_us: Arc<AtomicU64>,
-    /// The group's linearizable reads share read-index rounds through it.
+    /// The holds its leader refuses from reads share read-index rounds through it.
     reads: Arc<ReadBarrier>,
 }
 
