@@ -7,8 +7,11 @@
 //! arrival already done, and takes its result (a failed round fails it too, so a partition costs
 //! the queue one round's wait, not one each), or begins one itself. So a read waits for at most
 //! two rounds, and a burst of reads costs two rounds, not one each.
+//!
+//! A round is bounded by [`READ_ROUND_MS_MAX`]: openraft's wait for the state to catch up with a
+//! read index has no end of its own, and a round that never ended would hold every read behind it.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use openraft::error::{LinearizableReadError, RaftError};
 use openraft::ReadPolicy;
@@ -16,8 +19,18 @@ use openraft::ReadPolicy;
 use super::transport::GroupRaft;
 use super::TypeConfig;
 
-/// Why a read could not be linearized here: not the leader (with a forward), or no quorum.
-pub type ReadError = RaftError<TypeConfig, LinearizableReadError<TypeConfig>>;
+/// Longest a read-index round may take before it fails, in milliseconds.
+pub const READ_ROUND_MS_MAX: u64 = 2_000;
+
+/// Why a read could not be linearized here.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadError {
+    /// Not the leader (with a forward to it), or no quorum.
+    #[error(transparent)]
+    Raft(#[from] RaftError<TypeConfig, LinearizableReadError<TypeConfig>>),
+    #[error("the read-index round did not end within {READ_ROUND_MS_MAX} ms")]
+    TimedOut,
+}
 
 /// One group's read barrier; cheap to share behind an `Arc`.
 pub struct ReadBarrier {
@@ -51,11 +64,13 @@ impl ReadBarrier {
             }
         }
         let began = Instant::now();
-        let ended = self
-            .raft
-            .ensure_linearizable(ReadPolicy::ReadIndex)
-            .await
-            .map(drop);
+        let round = self.raft.ensure_linearizable(ReadPolicy::ReadIndex);
+        let ended =
+            match tokio::time::timeout(Duration::from_millis(READ_ROUND_MS_MAX), round).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(ReadError::Raft(error)),
+                Err(_) => Err(ReadError::TimedOut),
+            };
         *last_round = Some((began, ended.clone()));
         ended
     }
