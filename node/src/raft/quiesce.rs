@@ -310,6 +310,17 @@ impl Quiescence {
             if entry.position.last_log_index != position.last_log_index {
                 entry.last_log_moved_at = now;
             }
+            if (entry.position.term, entry.position.leader) != (position.term, position.leader) {
+                // Who leads each group, as this node learns it: the first thing to read in a
+                // failover (a quiet replica's mode says whether it was waiting on a node beat).
+                tracing::info!(
+                    group,
+                    term = position.term,
+                    leader = ?position.leader,
+                    mode = ?entry.mode,
+                    "group leader known"
+                );
+            }
             entry.position = position;
             let local = LocalGroup {
                 position,

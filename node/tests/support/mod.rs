@@ -393,8 +393,29 @@ impl ProcessCluster {
     }
 }
 
+/// How much of each node's log a failing test prints.
+const FAILURE_LOG_LINES: usize = 80;
+
 impl Drop for ProcessCluster {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failing test shows what each node last said; its directory is kept for the rest.
+            for id in self.nodes.keys() {
+                let log = self.log(*id);
+                let lines: Vec<&str> = log.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(FAILURE_LOG_LINES)..];
+                eprintln!(
+                    "--- node {id}, last {} log lines ---\n{}",
+                    tail.len(),
+                    tail.join("\n")
+                );
+            }
+            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"));
+            eprintln!(
+                "--- nodes' directories kept in {} ---",
+                kept.keep().display()
+            );
+        }
         for node in self.nodes.values_mut() {
             if let Some(mut child) = node.child.take() {
                 let _ = child.kill();
