@@ -38,6 +38,7 @@ if compgen -G "$BOXOFFICE_HOME/node-*" >/dev/null; then
 fi
 trap '"$SCRIPTS/stop-local.sh" --wipe >/dev/null 2>&1 || true' EXIT
 "$SCRIPTS/start-local.sh" 3
+ensure_build_deps
 cd "$REPO_ROOT"
 cargo run --release --quiet -p boxoffice-node --example http_bench -- \
     --gateways 127.0.0.1:22081,127.0.0.1:22082,127.0.0.1:22083 \
