@@ -410,10 +410,10 @@ impl Drop for ProcessCluster {
                     tail.join("\n")
                 );
             }
-            let kept = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("a temp dir"));
+            self.dir.disable_cleanup(true);
             eprintln!(
                 "--- nodes' directories kept in {} ---",
-                kept.keep().display()
+                self.dir.path().display()
             );
         }
         for node in self.nodes.values_mut() {
