@@ -98,12 +98,13 @@ ROCKSDB_SOURCE_URL="https://deb.debian.org/debian/pool/main/r/rocksdb/rocksdb_${
 ROCKSDB_SOURCE_SHA256=b85408a374770897332bf15e51620a5f35720dd416a4749e3899057f9cfaf84d
 
 # ensure_rocksdb: builds the release RocksDB if the cache lacks it (about 8 minutes on 2 cores,
-# once per machine) and exports ROCKSDB_LIB_DIR and ROCKSDB_STATIC for librocksdb-sys.
+# once per machine) and exports ROCKSDB_LIB_DIR and ROCKSDB_STATIC for librocksdb-sys (with
+# BOXOFFICE_ROCKSDB=system, unsets them).
 ensure_rocksdb() {
     case "${BOXOFFICE_ROCKSDB:-release}" in
         system)
-            unset ROCKSDB_STATIC
-            export ROCKSDB_LIB_DIR=/usr/lib/x86_64-linux-gnu
+            # .cargo/config.toml names Debian's library when the environment names none.
+            unset ROCKSDB_LIB_DIR ROCKSDB_STATIC
             return 0
             ;;
         release) ;;
