@@ -35,7 +35,10 @@ pub struct ClientOptions {
     pub reply_bytes_max: usize,
     /// Customer commands (hold, extend, release, buy, join) sent to one node in one call.
     pub batch_commands_max: usize,
-    /// Batch calls on their way to one node at once.
+    /// Batch calls on their way to one node at once. Few and full beats many and small: every call
+    /// costs both ends a stream, a task and a reply, whatever it carries, so under load a small
+    /// number keeps the calls full and the CPU for the commands (docs/benchmarks.md, "Calls in
+    /// flight").
     pub batch_calls_in_flight_max: usize,
     /// Commands waiting for a batch call to one node; callers beyond it wait for room.
     pub batch_queue_commands_max: usize,
@@ -50,7 +53,7 @@ impl Default for ClientOptions {
             backoff: Duration::from_millis(50),
             reply_bytes_max: 64 * 1024 * 1024,
             batch_commands_max: 256,
-            batch_calls_in_flight_max: 32,
+            batch_calls_in_flight_max: 4,
             batch_queue_commands_max: 10_000,
         }
     }
