@@ -6,8 +6,8 @@ usage() {
     cat <<'USAGE'
 Usage: cluster-scripts/bench.sh [--help] [--smoke] [--stores LIST] [--workloads LIST]
                                 [--buyers N] [--seed N] [--duration-s S] [--seats-per-hold N|MIN..MAX]
-                                [--contention R] [--docs | --no-docs] [--skip-build] [--keep]
-                                [-- EXTRA BOXOFFICE-BENCH RUN ARGS...]
+                                [--contention R] [--sweep-buyers LIST] [--docs | --no-docs]
+                                [--skip-build] [--keep] [-- EXTRA BOXOFFICE-BENCH RUN ARGS...]
 
 Installs what it needs (etcd-server, postgresql, redis-server, fonts, build deps), builds the release
 binaries (boxofficed, boxctl, boxoffice-bench), and for each store and workload in turn starts the
@@ -36,6 +36,11 @@ Options:
   --duration-s S       the longest run of storm and many-events (default 60 and 30; smoke 5 and 4)
   --seats-per-hold X   N or MIN..MAX (default: boxoffice-bench's, 1..4)
   --contention R       storm: each seat R times in the request pool (default 2)
+  --sweep-buyers LIST  a concurrency sweep: every store and workload at each of these buyer counts
+                       (comma-separated, e.g. 1,4,16,64,256,1024) instead of --buyers; the table
+                       and chart show each store's rate and hold p99 against the count, its most,
+                       and its latency near half of that (docs: section "Concurrency sweep",
+                       docs/benchmarks-sweep.png)
   --docs / --no-docs   write the table into docs/benchmarks.md (section "Against etcd, PostgreSQL
                        and Redis", between markers, replaced by a rerun) and the chart into
                        docs/benchmarks-peers.png (default: --docs for a full run, --no-docs for smoke)
@@ -57,6 +62,7 @@ SEED=""
 DURATION=""
 SEATS_PER_HOLD=""
 CONTENTION=""
+SWEEP=""
 DOCS=""
 SKIP_BUILD=0
 KEEP=0
@@ -72,6 +78,7 @@ while [[ $# -gt 0 ]]; do
         --duration-s) DURATION="${2:?--duration-s needs a value}"; shift 2 ;;
         --seats-per-hold) SEATS_PER_HOLD="${2:?--seats-per-hold needs a value}"; shift 2 ;;
         --contention) CONTENTION="${2:?--contention needs a value}"; shift 2 ;;
+        --sweep-buyers) SWEEP="${2:?--sweep-buyers needs a value}"; shift 2 ;;
         --docs) DOCS=1; shift ;;
         --no-docs) DOCS=0; shift ;;
         --skip-build) SKIP_BUILD=1; shift ;;
@@ -91,6 +98,14 @@ for value in "$BUYERS" "$SEED" ${DURATION:+"$DURATION"} ${CONTENTION:+"$CONTENTI
     [[ "$value" =~ ^[0-9]+$ ]] || die "--buyers, --seed, --duration-s and --contention take numbers (got '$value')"
 done
 IFS=',' read -r -a STORE_LIST <<<"$STORES"
+if [[ -n "$SWEEP" ]]; then
+    IFS=',' read -r -a BUYER_LIST <<<"$SWEEP"
+    for value in "${BUYER_LIST[@]}"; do
+        [[ "$value" =~ ^[1-9][0-9]*$ ]] || die "--sweep-buyers takes buyer counts of at least 1, comma-separated (got '$value')"
+    done
+else
+    BUYER_LIST=("$BUYERS")
+fi
 IFS=',' read -r -a WORKLOAD_LIST <<<"$WORKLOADS"
 for store in "${STORE_LIST[@]}"; do
     case "$store" in
@@ -132,7 +147,7 @@ WORK="$(mktemp -d "${BENCH_TMPDIR:-/tmp}/boxoffice-bench.XXXXXX")"
 chmod 755 "$WORK"
 RESULTS="$WORK/results"
 mkdir -p "$RESULTS"
-log "work directory $WORK, seed $SEED, $BUYERS buyers"
+log "work directory $WORK, seed $SEED, ${SWEEP:+buyers swept over }${BUYER_LIST[*]} buyers"
 
 ETCD_PIDS=()
 REDIS_PID=""
@@ -332,74 +347,86 @@ workload_args() {
 FAILED=()
 for store in "${STORE_LIST[@]}"; do
     for workload in "${WORKLOAD_LIST[@]}"; do
-        # A fresh store for every run: what one run leaves behind (etcd's history, PostgreSQL's
-        # dead rows, Boxoffice's events) must not slow the next.
-        start_store "$store"
-        mapfile -t args < <(workload_args "$workload")
-        log "run: $store / $workload"
-        set +e
-        "$BENCH" run --store "$store" --workload "$workload" --target "$(target_of "$store")" \
-            --buyers "$BUYERS" --seed "$SEED" --pg-connections-max "$PG_CONNECTIONS_MAX" \
-            --progress-s "$((SMOKE ? 0 : 5))" "${args[@]}" ${EXTRA[@]+"${EXTRA[@]}"} \
-            --json "$RESULTS/$workload-$store.json"
-        rc=$?
-        set -e
-        case "$rc" in
-            0) ;;
-            1) FAILED+=("$store/$workload (invariant violated)") ;;
-            *) FAILED+=("$store/$workload (error, exit $rc)") ;;
-        esac
-        stop_all
+        for buyers in "${BUYER_LIST[@]}"; do
+            # A fresh store for every run: what one run leaves behind (etcd's history, PostgreSQL's
+            # dead rows, Boxoffice's events) must not slow the next.
+            start_store "$store"
+            mapfile -t args < <(workload_args "$workload")
+            log "run: $store / $workload / $buyers buyers"
+            set +e
+            "$BENCH" run --store "$store" --workload "$workload" --target "$(target_of "$store")" \
+                --buyers "$buyers" --seed "$SEED" --pg-connections-max "$PG_CONNECTIONS_MAX" \
+                --progress-s "$((SMOKE ? 0 : 5))" "${args[@]}" ${EXTRA[@]+"${EXTRA[@]}"} \
+                --json "$RESULTS/$workload-$store-b$buyers.json"
+            rc=$?
+            set -e
+            case "$rc" in
+                0) ;;
+                1) FAILED+=("$store/$workload/$buyers (invariant violated)") ;;
+                *) FAILED+=("$store/$workload/$buyers (error, exit $rc)") ;;
+            esac
+            stop_all
+        done
     done
 done
 
 shopt -s nullglob
 results=("$RESULTS"/*.json)
 ((${#results[@]} > 0)) || die "no results"
+# A sweep has its own section and chart, so it does not replace the comparison at one concurrency.
+if [[ -n "$SWEEP" ]]; then
+    KIND=sweep
+    REPORT_ARGS=(--sweep)
+    HEADING="Concurrency sweep"
+    CAPTION="decided holds/s and hold p99 against concurrent buyers"
+    WHO="Buyers swept over ${BUYER_LIST[*]} on every store."
+else
+    KIND=peers
+    REPORT_ARGS=()
+    HEADING="Against etcd, PostgreSQL and Redis"
+    CAPTION="decided holds/s and hold p99 per store"
+    WHO="$BUYERS buyers on every store."
+fi
 TABLE="$WORK/table.md"
-PNG="$WORK/benchmarks-peers.png"
-"$BENCH" report "${results[@]}" --markdown "$TABLE" --png "$PNG" || true
+PNG="$WORK/benchmarks-$KIND.png"
+"$BENCH" report "${results[@]}" ${REPORT_ARGS[@]+"${REPORT_ARGS[@]}"} --markdown "$TABLE" --png "$PNG" || true
 cat "$TABLE"
 
 if ((DOCS)); then
     DOC="$REPO_ROOT/docs/benchmarks.md"
-    cp "$PNG" "$REPO_ROOT/docs/benchmarks-peers.png"
+    cp "$PNG" "$REPO_ROOT/docs/benchmarks-$KIND.png"
     SECTION="$WORK/section.md"
     {
-        echo "<!-- bench-peers:start (written by cluster-scripts/bench.sh; a rerun replaces it) -->"
+        echo "<!-- bench-$KIND:start (written by cluster-scripts/bench.sh; a rerun replaces it) -->"
         echo "Measured on $(date -u +%Y-%m-%d) on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(free -g | awk '/^Mem:/ {print $2}') GiB of memory, with"
         echo
         echo '```sh'
         echo "$COMMAND_LINE"
         echo '```'
         echo
-        echo "Seed $SEED, $BUYERS buyers on every store."
+        echo "Seed $SEED, $WHO"
         echo
         cat "$TABLE"
         echo
-        echo "![decided holds/s and hold p99 per store](benchmarks-peers.png)"
-        echo "<!-- bench-peers:end -->"
+        echo "![$CAPTION](benchmarks-$KIND.png)"
+        echo "<!-- bench-$KIND:end -->"
     } >"$SECTION"
-    if grep -q '<!-- bench-peers:start' "$DOC"; then
-        awk -v section="$SECTION" '
-            /<!-- bench-peers:start/ { while ((getline line < section) > 0) print line; skipping = 1; next }
-            /<!-- bench-peers:end -->/ { skipping = 0; next }
+    if grep -q "<!-- bench-$KIND:start" "$DOC"; then
+        awk -v section="$SECTION" -v start="<!-- bench-$KIND:start" -v end="<!-- bench-$KIND:end -->" '
+            index($0, start) == 1 { while ((getline line < section) > 0) print line; skipping = 1; next }
+            index($0, end) == 1 { skipping = 0; next }
             !skipping { print }
         ' "$DOC" >"$WORK/benchmarks.md"
         cp "$WORK/benchmarks.md" "$DOC"
     else
         {
             echo
-            echo "## Against etcd, PostgreSQL and Redis"
-            echo
-            echo "The same seeded on-sale workloads against Boxoffice (3 nodes) and the stores a ticketing"
-            echo "system might be built on instead, all on this machine over loopback (\`client/bench\`,"
-            echo "\`cluster-scripts/bench.sh\`). See \"How the peers are run\" below the table."
+            echo "## $HEADING"
             echo
             cat "$SECTION"
         } >>"$DOC"
     fi
-    log "wrote the table into docs/benchmarks.md and the chart into docs/benchmarks-peers.png"
+    log "wrote the table into docs/benchmarks.md and the chart into docs/benchmarks-$KIND.png"
 fi
 
 if ((${#FAILED[@]} > 0)); then

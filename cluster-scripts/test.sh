@@ -17,7 +17,8 @@ the first failure:
   cluster-scripts/schemathesis.sh   (the HTTP gateway against its OpenAPI document, on a
                                      throwaway 3-node cluster; see its --help)
   cluster-scripts/bench.sh --smoke  (every workload on Boxoffice, etcd, PostgreSQL and Redis at
-                                     small sizes; any invariant violation fails it)
+                                     small sizes; any invariant violation fails it; then the
+                                     storm on Boxoffice swept over 1 and 8 buyers)
   cluster-scripts/operations-check.sh
                                     (a rolling restart under an on-sale: no lost order, no
                                      unresolved outcome, every replica audited)
@@ -97,6 +98,7 @@ if [[ "${BOXOFFICE_SKIP_BENCH:-0}" == "1" ]]; then
     log "skipping the benchmark smoke run (BOXOFFICE_SKIP_BENCH=1)"
 else
     run cluster-scripts/bench.sh --smoke --skip-build
+    run cluster-scripts/bench.sh --smoke --skip-build --stores boxoffice --workloads storm --sweep-buyers 1,8
 fi
 if [[ "${BOXOFFICE_SKIP_OPERATIONS:-0}" == "1" ]]; then
     log "skipping the operations check (BOXOFFICE_SKIP_OPERATIONS=1)"

@@ -8,6 +8,7 @@
 //! - [`runner`]: the buyers, the measurements, the expiry storm.
 //! - [`checker`]: the store-independent invariant check.
 //! - [`result`], [`report`]: the JSON result of a run; the Markdown table and PNG chart.
+//! - [`sweep`]: the table and chart of one workload run at several buyer counts.
 
 pub mod checker;
 pub mod model;
@@ -15,4 +16,5 @@ pub mod report;
 pub mod result;
 pub mod runner;
 pub mod store;
+pub mod sweep;
 pub mod workload;

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use boxoffice_bench::model::Layout;
-use boxoffice_bench::report;
 use boxoffice_bench::result::RunResult;
 use boxoffice_bench::runner::{self, RunConfig};
 use boxoffice_bench::store::boxoffice::BoxofficeStore;
@@ -18,6 +17,7 @@ use boxoffice_bench::store::postgres::{Locking, PostgresStore};
 use boxoffice_bench::store::redis::{RedisStore, CONNECTIONS_DEFAULT};
 use boxoffice_bench::store::{now_ms, Store};
 use boxoffice_bench::workload::{AfterHoldMix, Demand, PickMode, SeatsPerHold, WorkloadKind};
+use boxoffice_bench::{report, sweep};
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// mimalloc, as in `boxofficed`: the load generator allocates a request and a reply per command
@@ -168,6 +168,10 @@ struct ReportArgs {
     /// Where to write the PNG chart.
     #[arg(long)]
     png: Option<PathBuf>,
+    /// The results are a concurrency sweep (the same workloads at several buyer counts): render
+    /// each workload's rate and hold p99 against the buyer count instead.
+    #[arg(long)]
+    sweep: bool,
 }
 
 fn workload_kind(workload: WorkloadArg) -> WorkloadKind {
@@ -417,7 +421,11 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{} is not a boxoffice-bench result", path.display()))?;
         results.push(result);
     }
-    let table = report::markdown(&results);
+    let table = if args.sweep {
+        sweep::markdown(&results)
+    } else {
+        report::markdown(&results)
+    };
     match &args.markdown {
         Some(path) => {
             std::fs::write(path, &table).with_context(|| format!("writing {}", path.display()))?
@@ -425,7 +433,12 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         None => print!("{table}"),
     }
     if let Some(path) = &args.png {
-        report::png(&results, path).with_context(|| format!("drawing {}", path.display()))?;
+        let drawn = if args.sweep {
+            sweep::png(&results, path)
+        } else {
+            report::png(&results, path)
+        };
+        drawn.with_context(|| format!("drawing {}", path.display()))?;
     }
     Ok(if results.iter().all(RunResult::passed) {
         ExitCode::SUCCESS

@@ -13,7 +13,7 @@ use crate::result::{Drain, RunResult};
 pub const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Stores in the order the table lists them.
-const STORE_ORDER: [&str; 5] = [
+pub(crate) const STORE_ORDER: [&str; 5] = [
     "boxoffice",
     "etcd",
     "postgres",
@@ -21,7 +21,7 @@ const STORE_ORDER: [&str; 5] = [
     "redis",
 ];
 /// Workloads in the order the table lists them.
-const WORKLOAD_ORDER: [&str; 3] = ["storm", "many-events", "expiry-storm"];
+pub(crate) const WORKLOAD_ORDER: [&str; 3] = ["storm", "many-events", "expiry-storm"];
 
 /// Why the chart was not drawn.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +32,7 @@ pub enum ReportError {
     Draw(String),
 }
 
-fn rank(list: &[&str], name: &str) -> usize {
+pub(crate) fn rank(list: &[&str], name: &str) -> usize {
     list.iter().position(|n| *n == name).unwrap_or(list.len())
 }
 
@@ -51,7 +51,7 @@ fn sorted(results: &[RunResult]) -> Vec<&RunResult> {
 }
 
 /// `1234567.8` -> `1,234,568`.
-fn thousands(value: f64) -> String {
+pub(crate) fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -63,7 +63,7 @@ fn thousands(value: f64) -> String {
     out
 }
 
-fn ms(value: f64) -> String {
+pub(crate) fn ms(value: f64) -> String {
     if value >= 100.0 {
         format!("{value:.0}")
     } else if value >= 10.0 {
@@ -219,11 +219,11 @@ pub fn markdown(results: &[RunResult]) -> String {
     out
 }
 
-fn draw_error(e: impl std::fmt::Display) -> ReportError {
+pub(crate) fn draw_error(e: impl std::fmt::Display) -> ReportError {
     ReportError::Draw(e.to_string())
 }
 
-fn register_font() -> Result<(), ReportError> {
+pub(crate) fn register_font() -> Result<(), ReportError> {
     static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let registered = REGISTERED.get_or_init(|| match std::fs::read(FONT_PATH) {
         Ok(bytes) => {
@@ -239,7 +239,7 @@ fn register_font() -> Result<(), ReportError> {
     }
 }
 
-fn colour(store: &str) -> RGBColor {
+pub(crate) fn colour(store: &str) -> RGBColor {
     match store {
         "boxoffice" => RGBColor(70, 110, 200),
         "etcd" => RGBColor(90, 170, 90),
@@ -340,14 +340,14 @@ pub fn png(results: &[RunResult], path: &Path) -> Result<(), ReportError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::result::{ExpiryResult, Invariants, Latency};
 
-    fn result(store: &str, workload: &str, decided: f64) -> RunResult {
+    pub(crate) fn result(store: &str, workload: &str, decided: f64) -> RunResult {
         RunResult {
             store: store.into(),
             workload: workload.into(),
