@@ -39,8 +39,8 @@ Options:
   --sweep-buyers LIST  a concurrency sweep: every store and workload at each of these buyer counts
                        (comma-separated, e.g. 1,4,16,64,256,1024) instead of --buyers; the table
                        and chart show each store's rate and hold p99 against the count, its most,
-                       and its latency near half of that (docs: section "Concurrency sweep",
-                       docs/benchmarks-sweep.png)
+                       and its latency at the fewest buyers reaching half of that (docs: section
+                       "Concurrency sweep", docs/benchmarks-sweep.png)
   --docs / --no-docs   write the table into docs/benchmarks.md (section "Against etcd, PostgreSQL
                        and Redis", between markers, replaced by a rerun) and the chart into
                        docs/benchmarks-peers.png (default: --docs for a full run, --no-docs for smoke)
@@ -379,7 +379,7 @@ if [[ -n "$SWEEP" ]]; then
     REPORT_ARGS=(--sweep)
     HEADING="Concurrency sweep"
     CAPTION="decided holds/s and hold p99 against concurrent buyers"
-    WHO="Buyers swept over ${BUYER_LIST[*]} on every store."
+    WHO="buyers swept over $(IFS=,; echo "${BUYER_LIST[*]}" | sed 's/,/, /g') on every store."
 else
     KIND=peers
     REPORT_ARGS=()
