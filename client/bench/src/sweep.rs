@@ -92,6 +92,9 @@ pub fn markdown(results: &[RunResult]) -> String {
         if workload.stores.is_empty() {
             continue;
         }
+        if !out.is_empty() {
+            out.push('\n');
+        }
         let _ = writeln!(
             out,
             "{}: decided holds/s · hold p99 in ms, by concurrent buyers\n",
@@ -166,7 +169,6 @@ pub fn markdown(results: &[RunResult]) -> String {
                 },
             ));
         }
-        out.push('\n');
     }
     out
 }
