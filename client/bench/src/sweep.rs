@@ -85,7 +85,8 @@ fn cell(run: &RunResult) -> String {
 }
 
 /// One table per workload: a row per buyer count, a column per store, then each store's maximum,
-/// the run nearest to half of it, and Boxoffice's maximum as a multiple of the store's.
+/// the run with the fewest buyers that reaches half of it ([`half_of_max`]), and Boxoffice's
+/// maximum as a multiple of the store's.
 pub fn markdown(results: &[RunResult]) -> String {
     let mut out = String::new();
     for workload in by_workload(results) {
