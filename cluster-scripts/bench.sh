@@ -379,7 +379,7 @@ if [[ -n "$SWEEP" ]]; then
     REPORT_ARGS=(--sweep)
     HEADING="Concurrency sweep"
     CAPTION="decided holds/s and hold p99 against concurrent buyers"
-    WHO="buyers swept over $(IFS=,; echo "${BUYER_LIST[*]}" | sed 's/,/, /g') on every store."
+    WHO="buyers swept over ${SWEEP//,/, } on every store."
 else
     KIND=peers
     REPORT_ARGS=()

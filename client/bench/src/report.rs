@@ -13,7 +13,7 @@ use crate::result::{Drain, RunResult};
 pub const FONT_PATH: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
 /// Stores in the order the table lists them.
-pub(crate) const STORE_ORDER: [&str; 5] = [
+const STORE_ORDER: [&str; 5] = [
     "boxoffice",
     "etcd",
     "postgres",
@@ -21,7 +21,7 @@ pub(crate) const STORE_ORDER: [&str; 5] = [
     "redis",
 ];
 /// Workloads in the order the table lists them.
-pub(crate) const WORKLOAD_ORDER: [&str; 3] = ["storm", "many-events", "expiry-storm"];
+const WORKLOAD_ORDER: [&str; 3] = ["storm", "many-events", "expiry-storm"];
 
 /// Why the chart was not drawn.
 #[derive(Debug, thiserror::Error)]
@@ -32,12 +32,12 @@ pub enum ReportError {
     Draw(String),
 }
 
-pub(crate) fn rank(list: &[&str], name: &str) -> usize {
+fn rank(list: &[&str], name: &str) -> usize {
     list.iter().position(|n| *n == name).unwrap_or(list.len())
 }
 
 /// Results sorted by workload, then store.
-fn sorted(results: &[RunResult]) -> Vec<&RunResult> {
+pub(crate) fn sorted(results: &[RunResult]) -> Vec<&RunResult> {
     let mut sorted: Vec<&RunResult> = results.iter().collect();
     sorted.sort_by_key(|r| {
         (

@@ -1,7 +1,7 @@
 //! Renders a concurrency sweep: the same workload run at several buyer counts against each store,
 //! as one Markdown table per workload (decided holds/s and hold p99 at each count, each store's
-//! maximum and its latency where it first reaches half of that) and a PNG of both against the buyer count, on
-//! logarithmic axes.
+//! maximum and its latency where it first reaches half of that) and a PNG of both against the
+//! buyer count, on logarithmic axes.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -9,8 +9,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::report::{colour, draw_error, ms, rank, register_font, thousands, ReportError};
-use crate::report::{STORE_ORDER, WORKLOAD_ORDER};
+use crate::report::{colour, draw_error, ms, register_font, sorted, thousands, ReportError};
 use crate::result::RunResult;
 
 /// The runs of one workload that ran (not n/a), by store in table order, each sorted by buyers.
@@ -19,41 +18,31 @@ struct Workload<'a> {
     stores: Vec<(String, Vec<&'a RunResult>)>,
 }
 
+/// The runs that ran, grouped by workload and then store in the comparison table's order
+/// ([`sorted`]); a workload with no run that ran is left out.
 fn by_workload(results: &[RunResult]) -> Vec<Workload<'_>> {
-    let mut workloads: Vec<String> = results
-        .iter()
-        .map(|r| r.workload.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    workloads.sort_by_key(|w| (rank(&WORKLOAD_ORDER, w), w.clone()));
+    let mut workloads: Vec<Workload<'_>> = Vec::new();
+    for run in sorted(results) {
+        if run.not_applicable.is_some() {
+            continue;
+        }
+        match workloads.last_mut() {
+            Some(workload) if workload.name == run.workload => match workload.stores.last_mut() {
+                Some((store, runs)) if *store == run.store => runs.push(run),
+                _ => workload.stores.push((run.store.clone(), vec![run])),
+            },
+            _ => workloads.push(Workload {
+                name: run.workload.clone(),
+                stores: vec![(run.store.clone(), vec![run])],
+            }),
+        }
+    }
+    for workload in &mut workloads {
+        for (_, runs) in &mut workload.stores {
+            runs.sort_by_key(|r| r.buyers);
+        }
+    }
     workloads
-        .into_iter()
-        .map(|name| {
-            let mut stores: Vec<String> = results
-                .iter()
-                .filter(|r| r.workload == name && r.not_applicable.is_none())
-                .map(|r| r.store.clone())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            stores.sort_by_key(|s| (rank(&STORE_ORDER, s), s.clone()));
-            let stores = stores
-                .into_iter()
-                .map(|store| {
-                    let mut runs: Vec<&RunResult> = results
-                        .iter()
-                        .filter(|r| {
-                            r.workload == name && r.store == store && r.not_applicable.is_none()
-                        })
-                        .collect();
-                    runs.sort_by_key(|r| r.buyers);
-                    (store, runs)
-                })
-                .collect();
-            Workload { name, stores }
-        })
-        .collect()
 }
 
 /// The run with the most decided holds/s.
@@ -90,9 +79,6 @@ fn cell(run: &RunResult) -> String {
 pub fn markdown(results: &[RunResult]) -> String {
     let mut out = String::new();
     for workload in by_workload(results) {
-        if workload.stores.is_empty() {
-            continue;
-        }
         if !out.is_empty() {
             out.push('\n');
         }
@@ -178,10 +164,7 @@ pub fn markdown(results: &[RunResult]) -> String {
 /// pair of charts per workload.
 pub fn png(results: &[RunResult], path: &Path) -> Result<(), ReportError> {
     register_font()?;
-    let workloads: Vec<Workload<'_>> = by_workload(results)
-        .into_iter()
-        .filter(|w| !w.stores.is_empty())
-        .collect();
+    let workloads = by_workload(results);
     let height = 420 * workloads.len().max(1) as u32;
     let root = BitMapBackend::new(path, (1200, height)).into_drawing_area();
     root.fill(&WHITE).map_err(draw_error)?;
