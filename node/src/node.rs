@@ -634,6 +634,11 @@ async fn leader_balancer(state: Arc<NodeState>) {
             if chosen == state.id {
                 continue;
             }
+            // A replica that is down cannot take over: a transfer to it would only hold up the
+            // group's writes until the transfer times out, every round.
+            if !state.quiescence.hears(chosen) {
+                continue;
+            }
             if let Some(Hosted { raft, .. }) = state.data_group(group) {
                 hand_over(&raft, group, &[chosen]).await;
             }
@@ -644,7 +649,11 @@ async fn leader_balancer(state: Arc<NodeState>) {
                 .nodes
                 .keys()
                 .copied()
-                .filter(|id| *id != state.id && !view.map.draining.contains(id))
+                .filter(|id| {
+                    *id != state.id
+                        && !view.map.draining.contains(id)
+                        && state.quiescence.hears(*id)
+                })
                 .collect();
             hand_over(&state.meta, META_GROUP, &others).await;
         }

@@ -241,6 +241,14 @@ impl Quiescence {
             .count()
     }
 
+    /// Whether `peer`'s beat reached this node (its answer or its own call) within the beat
+    /// freshness window: the node is up and reachable from here.
+    pub fn hears(&self, peer: u64) -> bool {
+        lock(&self.peers)
+            .get(&peer)
+            .is_some_and(|heard| heard.at.elapsed() <= self.timings.beat_fresh_for)
+    }
+
     /// The beat this node sends and answers with.
     pub fn beat(&self) -> Arc<pb::NodeBeat> {
         lock(&self.beat).clone()
@@ -563,5 +571,39 @@ mod tests {
         };
         let mode = decide(ME, &group, |_| PeerBeat::Silent, AFTER);
         assert_eq!(mode, Mode::Quiet);
+    }
+
+    fn quiescence(beat_fresh_for: Duration) -> Quiescence {
+        let timings = QuiesceTimings {
+            enabled: true,
+            beat_every: Duration::from_millis(10),
+            beat_fresh_for,
+            quiesce_after: AFTER,
+        };
+        Quiescence::new(ME, Groups::default(), timings)
+    }
+
+    fn beat_of(node: u64) -> pb::NodeBeat {
+        pb::NodeBeat {
+            node,
+            groups: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_peer_is_heard_while_its_last_beat_is_fresh() {
+        let quiescence = quiescence(Duration::from_secs(60));
+        assert!(!quiescence.hears(2), "no beat yet");
+        quiescence.record(&beat_of(2)).unwrap();
+        assert!(quiescence.hears(2));
+        assert!(
+            !quiescence.hears(3),
+            "another peer's beat vouches for it only"
+        );
+
+        let stale = self::quiescence(Duration::ZERO);
+        stale.record(&beat_of(2)).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(!stale.hears(2), "a beat older than the window");
     }
 }
