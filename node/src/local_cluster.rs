@@ -169,6 +169,7 @@ impl LocalCluster {
         for (_, raft) in node.groups.all() {
             raft.shutdown().await.map_err(setup)?;
         }
+        node.groups.close_streams();
         let _ = node.stop.send(());
         node.server.await.map_err(setup)?;
         Ok(())

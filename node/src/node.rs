@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use crate::api::ApiService;
 use crate::config::NodeConfig;
 use crate::http::Gateway;
-use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, META_GROUP};
+use crate::meta::{ClusterMap, MetaCommand, MetaOutcome, NodeAddress, DATA_GROUPS_MAX, META_GROUP};
 use crate::raft::admission::{start_admitter, Admitter};
 use crate::raft::expiry::{start_sweeper, SweepStats, Sweeper};
 use crate::raft::log_store::LogStore;
@@ -37,6 +37,11 @@ const LEADER_BALANCE_EVERY: Duration = Duration::from_secs(2);
 const HAND_OVER_LAG_ENTRIES_MAX: u64 = 64;
 /// How long bootstrap waits for group 0 to elect a leader.
 const BOOTSTRAP_LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the gRPC server pings a connection, and how long it waits for the answer before it
+/// closes the connection.
+const GRPC_KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
+const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why a node could not start or stop.
 #[derive(Debug, thiserror::Error)]
@@ -237,11 +242,25 @@ impl Node {
             message: e.to_string(),
         })?;
         let (stop, stopped) = oneshot::channel::<()>();
+        // A peer's connection carries one replication stream per group it leads here, beside its
+        // calls of the moment.
+        let grpc_streams_max = u32::try_from(
+            config
+                .limits
+                .in_flight_requests_max
+                .saturating_add(DATA_GROUPS_MAX + 1),
+        )
+        .unwrap_or(u32::MAX);
         let raft_service = RaftService::server(groups, quiescence.clone());
         let api_service = ApiService::server(state.clone());
         let server = tokio::spawn(async move {
             tonic::transport::Server::builder()
                 .concurrency_limit_per_connection(config.limits.in_flight_requests_max)
+                .max_concurrent_streams(grpc_streams_max)
+                // A peer cut off by a partition leaves its replication streams open here, idle
+                // for good: the pings find the dead connection and close it with its streams.
+                .http2_keepalive_interval(Some(GRPC_KEEPALIVE_EVERY))
+                .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
                 .add_service(raft_service)
                 .add_service(api_service)
                 .serve_with_incoming_shutdown(incoming, async {
@@ -338,6 +357,7 @@ impl Node {
         if let Ok(Err(error)) = self.http.await {
             tracing::warn!(%error, "the HTTP gateway stopped with an error");
         }
+        self.state.groups.close_streams();
         let _ = self.stop.send(());
         let served = self
             .server

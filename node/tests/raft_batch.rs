@@ -1,8 +1,8 @@
 //! The batched Raft append call between nodes (`AppendEntriesBatch`), on a real three-process
 //! cluster: each message of a batch is answered in its place as its own AppendEntries would be (an
 //! unhosted group's as NOT_FOUND, an undecodable one's as INVALID_ARGUMENT, without disturbing the
-//! others), and an oversized batch is refused whole. Real appends travel this way in every cluster
-//! test.
+//! others), and an oversized batch is refused whole. Real heartbeats travel this way in every
+//! cluster test.
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod support;
@@ -52,7 +52,8 @@ async fn each_append_of_a_batch_is_answered_in_its_place() {
     let refused = peer.append_entries_batch(oversized).await.unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
 
-    // The cluster's own batched appends still flow: it commits and converges.
+    // The cluster's own batched heartbeats and streamed appends still flow: it commits and
+    // converges.
     let client = cluster.client();
     let spec = support::on_sale_for_a_day(boxoffice_statemachine::fixtures::club("after-batch"));
     let group = support::create_event(&client, &spec).await;

@@ -1,7 +1,8 @@
-//! Batched Raft appends per peer node: the AppendEntries (and heartbeats) that many groups send to
-//! one peer at the same moment travel in one `AppendEntriesBatch` call, each answered in its place
-//! as its own call would be. With many active groups this saves a gRPC call per group per round on
-//! both nodes. Never waits to fill a batch: what is queued when a call can leave goes.
+//! Batched Raft appends per peer node: the heartbeats (and any append sent on its own, not on a
+//! group's replication stream, `append_stream`) that many groups send to one peer at the same
+//! moment travel in one `AppendEntriesBatch` call, each answered in its place as its own call would
+//! be. With many groups this saves a gRPC call per group per heartbeat on both nodes. Never waits
+//! to fill a batch: what is queued when a call can leave goes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod append_batch;
+pub mod append_stream;
 pub mod expiry;
 pub mod log_store;
 pub mod proposer;

@@ -1,7 +1,8 @@
 //! Raft traffic over gRPC: the server side that routes each message to its group's Raft, and the
-//! client side (openraft's network) that shares one HTTP/2 channel per peer node among all groups,
-//! and sends their appends in batches per peer (`append_batch`). Also carries cluster-map changes
-//! from any node to group 0's leader (`crate::placement`).
+//! client side (openraft's network) that shares one HTTP/2 channel per peer node among all groups.
+//! A group's replication to a follower is one stream (`append_stream`); heartbeats and single
+//! appends travel in batches per peer (`append_batch`). Also carries cluster-map changes from any
+//! node to group 0's leader (`crate::placement`).
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -11,18 +12,20 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use futures_util::StreamExt;
 use openraft::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::v2::RaftNetworkV2;
-use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::network::{stream_append_sequential, RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
-    TransferLeaderResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult,
+    TransferLeaderRequest, TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{BasicNode, OptionalSend, Raft};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::append_batch::{AppendBatcher, APPEND_BATCH_MESSAGES_MAX};
+use super::append_stream::{self, StreamsClosing};
 use super::quiesce::{BeatRefused, Quiescence};
 use super::state_machine::StateMachine;
 use super::{decode, encode, TypeConfig};
@@ -60,6 +63,8 @@ pub struct Groups {
     rafts: Arc<RwLock<BTreeMap<GroupId, GroupRaft>>>,
     /// When each group last heard from a leader (an AppendEntries arrived), for stale reads.
     heard: Arc<RwLock<BTreeMap<GroupId, Instant>>>,
+    /// Ends the replication streams served here when the node stops.
+    streams_closing: StreamsClosing,
 }
 
 impl std::fmt::Debug for Groups {
@@ -114,6 +119,16 @@ impl Groups {
         heard.get(&group).map(Instant::elapsed)
     }
 
+    /// Ends the replication streams this node serves, and refuses new ones: call it before
+    /// stopping the server, whose graceful shutdown waits for every open stream.
+    pub fn close_streams(&self) {
+        self.streams_closing.close();
+    }
+
+    pub(crate) fn streams_closing(&self) -> StreamsClosing {
+        self.streams_closing.clone()
+    }
+
     /// Every hosted group.
     pub fn all(&self) -> Vec<(GroupId, GroupRaft)> {
         self.read()
@@ -134,7 +149,9 @@ pub struct RaftService {
 
 impl RaftService {
     /// The tonic service for `groups`, answering node beats from `quiescence`, with message size
-    /// bounds.
+    /// bounds. Each group replicating to this node holds an HTTP/2 stream open on its leader's
+    /// connection: the server must allow as many concurrent streams per connection as there are
+    /// groups, plus the calls of the moment.
     pub fn server(groups: Groups, quiescence: Arc<Quiescence>) -> RaftTransportServer<RaftService> {
         RaftTransportServer::new(RaftService { groups, quiescence })
             .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX)
@@ -176,6 +193,18 @@ fn reply<T: serde::Serialize>(group: GroupId, value: &T) -> Response<RaftMessage
 
 #[tonic::async_trait]
 impl RaftTransport for RaftService {
+    type AppendEntriesStreamStream =
+        futures_util::stream::BoxStream<'static, Result<RaftMessage, Status>>;
+
+    async fn append_entries_stream(
+        &self,
+        request: Request<Streaming<RaftMessage>>,
+    ) -> Result<Response<Self::AppendEntriesStreamStream>, Status> {
+        let group = append_stream::stream_group(request.metadata())?;
+        let raft = self.group(group)?;
+        append_stream::answer(&self.groups, group, raft, request.into_inner()).map(Response::new)
+    }
+
     async fn append_entries(
         &self,
         request: Request<RaftMessage>,
@@ -489,6 +518,41 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.call(&rpc, &option, Rpc::AppendEntries).await
+    }
+
+    /// Replication goes on one stream per group and follower, each append sent without waiting
+    /// for the answer to the one before. A heartbeat (a stream of exactly one append) goes with
+    /// the per-peer batch instead, as an AppendEntries of its own.
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<
+        's,
+        Result<
+            BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>,
+            RPCError<TypeConfig>,
+        >,
+    >
+    where
+        S: futures_util::Stream<Item = AppendEntriesRequest<TypeConfig>>
+            + OptionalSend
+            + Unpin
+            + 'static,
+    {
+        if input.size_hint() == (1, Some(1)) {
+            return stream_append_sequential(self, input, option);
+        }
+        Box::pin(async move {
+            let link: &'s PeerLink = self;
+            let answers = append_stream::open(link.client()?, link.group, input, option.soft_ttl())
+                .await
+                .map_err(|status| link.status_error(&status))?;
+            let answers: BoxStream<'s, _> = Box::pin(
+                answers.map(move |answer| answer.map_err(|status| link.status_error(&status))),
+            );
+            Ok(answers)
+        })
     }
 
     async fn vote(
