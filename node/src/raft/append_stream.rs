@@ -1,18 +1,20 @@
 //! Streamed replication: one group's appends to one follower on one gRPC stream, each sent as soon
 //! as the leader has it (openraft's pipeline) instead of after the answer to the one before, and
 //! answered in order. The follower side feeds the stream to `Raft::stream_append`; the leader side
-//! times out an append left unanswered, and ends its appends when openraft drops the answers.
-//! Heartbeats do not come here: they keep to the per-peer batches of `append_batch`.
+//! pulls openraft's appends in a task of its own, so that dropping the answers ends them whatever
+//! HTTP/2 is waiting for, and fails a stream whose follower stops answering. Heartbeats do not
+//! come here: they keep to the per-peer batches of `append_batch`.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future;
 use futures_util::stream::{self, BoxStream, Stream, StreamExt};
 use openraft::raft::{AppendEntriesRequest, StreamAppendResult};
-use tokio::sync::{oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::transport::Channel;
 use tonic::{Request, Status, Streaming};
@@ -25,6 +27,9 @@ use crate::storage::GroupId;
 
 /// The call metadata naming the group a replication stream carries.
 pub const GROUP_METADATA: &str = "boxoffice-raft-group";
+
+/// Appends encoded and waiting for HTTP/2 to take them, per stream.
+pub const APPEND_STREAM_QUEUE_MAX: usize = 16;
 
 /// One group's answers to one replication stream: openraft's result per append, in order.
 pub type Answers = BoxStream<'static, Result<StreamAppendResult<TypeConfig>, Status>>;
@@ -91,28 +96,34 @@ pub fn answer(
         return Err(Status::unavailable("this node is stopping"));
     }
     let refused: Arc<Mutex<Option<Status>>> = Arc::default();
+    // On close the appends end too: openraft's task reading them stops and lets the call go, so
+    // the server's shutdown does not wait on the leader to end it.
     let appends = {
         let refused = refused.clone();
-        incoming.scan((), move |(), message| {
-            let append = message.and_then(|message| {
-                if message.group != group {
-                    return Err(Status::invalid_argument(format!(
-                        "an append of group {} on group {group}'s replication stream",
-                        message.group
-                    )));
-                }
-                decode::<AppendEntriesRequest<TypeConfig>>(&message.payload).map_err(|e| {
-                    Status::invalid_argument(format!("undecodable append on group {group}: {e}"))
+        incoming
+            .take_until(closing.closed())
+            .scan((), move |(), message| {
+                let append = message.and_then(|message| {
+                    if message.group != group {
+                        return Err(Status::invalid_argument(format!(
+                            "an append of group {} on group {group}'s replication stream",
+                            message.group
+                        )));
+                    }
+                    decode::<AppendEntriesRequest<TypeConfig>>(&message.payload).map_err(|e| {
+                        Status::invalid_argument(format!(
+                            "undecodable append on group {group}: {e}"
+                        ))
+                    })
+                });
+                future::ready(match append {
+                    Ok(append) => Some(append),
+                    Err(status) => {
+                        *lock(&refused) = Some(status);
+                        None
+                    }
                 })
-            });
-            future::ready(match append {
-                Ok(append) => Some(append),
-                Err(status) => {
-                    *lock(&refused) = Some(status);
-                    None
-                }
             })
-        })
     };
     let heard = groups.clone();
     let answers = raft.stream_append(appends).map(move |answer| match answer {
@@ -131,15 +142,30 @@ pub fn answer(
     });
     let refusal =
         stream::once(async move { lock(&refused).take().map(Err) }).filter_map(future::ready);
-    Ok(answers.chain(refusal).take_until(closing.closed()).boxed())
+    // A stream ended by this node stopping fails as unavailable, so the leader backs off instead
+    // of opening another at once.
+    let stopping = closing.clone();
+    let stopped = stream::once(async move {
+        stopping
+            .is_closed()
+            .then(|| Err(Status::unavailable("this node is stopping")))
+    })
+    .filter_map(future::ready);
+    Ok(answers
+        .chain(refusal)
+        .take_until(closing.closed())
+        .chain(stopped)
+        .boxed())
 }
 
 // ---- leader side -----------------------------------------------------------------------------
 
 /// Opens `group`'s replication stream to the peer behind `client` once `appends` has its first
-/// append, and sends them as they come. Opening may take `ttl`, and so may each append's answer,
-/// counted from when it left; an idle stream waits without a timer. Dropping the answers ends the
-/// appends, so openraft's next stream starts from a clean state.
+/// append, and sends them as they come. Opening may take `setup`; a stream that has appends
+/// waiting for answers fails once none has come for `ttl` (counted from the last answer, or from
+/// when the oldest waiting append left, whichever is later), and an idle stream waits without a
+/// timer. Dropping the answers ends the appends, so openraft's next stream starts from a clean
+/// state.
 ///
 /// Waiting for the first append keeps openraft's backoff: after repeated failures its request
 /// stream sleeps before it yields, and a peer that refuses connections would otherwise be
@@ -148,6 +174,7 @@ pub async fn open<S>(
     mut client: RaftTransportClient<Channel>,
     group: GroupId,
     mut appends: S,
+    setup: Duration,
     ttl: Duration,
 ) -> Result<Answers, Status>
 where
@@ -156,30 +183,28 @@ where
     let Some(first) = appends.next().await else {
         return Ok(stream::empty().boxed());
     };
-    let appends = stream::iter([first]).chain(appends);
-    let unanswered: Arc<Unanswered> = Arc::default();
     let (answers_kept, answers_dropped) = oneshot::channel::<()>();
+    let (queue, queued) = mpsc::channel(APPEND_STREAM_QUEUE_MAX);
+    tokio::spawn(forward(
+        group,
+        stream::iter([first]).chain(appends),
+        queue,
+        answers_dropped,
+    ));
+    let unanswered: Arc<Unanswered> = Arc::default();
     let outgoing = stream::unfold(
-        (appends, answers_dropped, unanswered.clone()),
-        move |(mut appends, mut answers_dropped, unanswered)| async move {
-            let append = tokio::select! {
-                biased;
-                _ = &mut answers_dropped => return None,
-                append = appends.next() => append?,
-            };
-            let message = RaftMessage {
-                group,
-                payload: encode(&append),
-            };
+        (queued, unanswered.clone()),
+        |(mut queued, unanswered)| async move {
+            let message = queued.recv().await?;
             unanswered.sent();
-            Some((message, (appends, answers_dropped, unanswered)))
+            Some((message, (queued, unanswered)))
         },
     );
     let mut request = Request::new(outgoing);
     request
         .metadata_mut()
         .insert(GROUP_METADATA, AsciiMetadataValue::from(group));
-    let answers = tokio::time::timeout(ttl, client.append_entries_stream(request))
+    let answers = tokio::time::timeout(setup, client.append_entries_stream(request))
         .await
         .map_err(|_| Status::deadline_exceeded("opening the replication stream timed out"))??
         .into_inner();
@@ -199,11 +224,49 @@ where
     .boxed())
 }
 
+/// Pulls openraft's appends into `queue`, encoded, until they end or the answers are dropped;
+/// then drops them. openraft's request stream holds its replication state locked while it waits
+/// for new entries, and HTTP/2 stops polling a request body while the peer grants no window: the
+/// appends must not live inside the body, or a silent follower would keep the next session from
+/// that lock.
+async fn forward<S>(
+    group: GroupId,
+    mut appends: S,
+    queue: mpsc::Sender<RaftMessage>,
+    mut answers_dropped: oneshot::Receiver<()>,
+) where
+    S: Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
+{
+    loop {
+        let append = tokio::select! {
+            biased;
+            _ = &mut answers_dropped => return,
+            append = appends.next() => match append {
+                Some(append) => append,
+                None => return,
+            },
+        };
+        let message = RaftMessage {
+            group,
+            payload: encode(&append),
+        };
+        tokio::select! {
+            biased;
+            _ = &mut answers_dropped => return,
+            queued = queue.send(message) => if queued.is_err() {
+                return;
+            },
+        }
+    }
+}
+
 /// The appends of one stream still waiting for their answers.
 #[derive(Default)]
 struct Unanswered {
     /// When each left, oldest first.
     sent_at: Mutex<VecDeque<Instant>>,
+    /// When the last answer came.
+    answered_at: Mutex<Option<Instant>>,
     /// Wakes an idle wait when an append leaves.
     sending: Notify,
 }
@@ -214,12 +277,16 @@ impl Unanswered {
         self.sending.notify_one();
     }
 
-    fn oldest(&self) -> Option<Instant> {
-        lock(&self.sent_at).front().copied()
+    /// Since when the stream has been waiting for an answer, if it is.
+    fn waiting_since(&self) -> Option<Instant> {
+        let oldest = lock(&self.sent_at).front().copied()?;
+        let answered = *lock(&self.answered_at);
+        Some(answered.map_or(oldest, |answered| answered.max(oldest)))
     }
 
     fn answered(&self) {
         lock(&self.sent_at).pop_front();
+        *lock(&self.answered_at) = Some(Instant::now());
     }
 }
 
@@ -237,7 +304,7 @@ impl Session {
     /// The next answer, or None once the follower has ended the stream.
     async fn next_answer(&mut self) -> Option<Result<StreamAppendResult<TypeConfig>, Status>> {
         let message = loop {
-            let Some(oldest) = self.unanswered.oldest() else {
+            let Some(since) = self.unanswered.waiting_since() else {
                 // Idle: wait for an answer (the stream's end, most likely) or an append to time.
                 // An append sent since `oldest` looked has left a wake-up behind.
                 tokio::select! {
@@ -245,12 +312,11 @@ impl Session {
                     () = self.unanswered.sending.notified() => continue,
                 }
             };
-            let wait = (oldest + self.ttl).saturating_duration_since(Instant::now());
-            match tokio::time::timeout(wait, self.answers.message()).await {
+            match tokio::time::timeout_at(since + self.ttl, self.answers.message()).await {
                 Ok(message) => break message,
                 Err(_) => {
                     return Some(Err(Status::deadline_exceeded(format!(
-                        "an append to group {} went unanswered for {:?}",
+                        "group {}'s follower answered nothing for {:?}",
                         self.group, self.ttl
                     ))))
                 }
@@ -310,12 +376,12 @@ mod tests {
     async fn a_stream_is_opened_only_once_it_has_an_append() {
         let waiting = tokio::time::timeout(
             Duration::from_secs(60),
-            open(refusing_peer(), 1, stream::pending(), TTL),
+            open(refusing_peer(), 1, stream::pending(), TTL, TTL),
         )
         .await;
         assert!(waiting.is_err(), "no append yet: nothing was called");
 
-        let Ok(mut answers) = open(refusing_peer(), 1, stream::empty(), TTL).await else {
+        let Ok(mut answers) = open(refusing_peer(), 1, stream::empty(), TTL, TTL).await else {
             panic!("appends that end at once open nothing, so nothing refuses them");
         };
         assert!(answers.next().await.is_none());
@@ -323,10 +389,74 @@ mod tests {
 
     #[tokio::test]
     async fn an_append_opens_the_stream_and_meets_the_peer_refusing_it() {
-        let Err(refused) = open(refusing_peer(), 1, stream::iter([append()]), TTL).await else {
+        let Err(refused) = open(refusing_peer(), 1, stream::iter([append()]), TTL, TTL).await
+        else {
             panic!("nothing listens on the peer's port");
         };
         assert_eq!(refused.code(), Code::Unavailable);
+    }
+
+    /// Sends on drop: tells a test when what holds it is dropped.
+    struct DropSignal(Option<oneshot::Sender<()>>);
+
+    impl Drop for DropSignal {
+        fn drop(&mut self) {
+            if let Some(signal) = self.0.take() {
+                let _ = signal.send(());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_answers_drops_the_appends_even_while_nothing_takes_them() {
+        let (signal, appends_dropped) = oneshot::channel();
+        let held = DropSignal(Some(signal));
+        // More appends than the queue holds, then none for ever: the forwarder ends up blocked on
+        // a full queue that nobody reads, as when HTTP/2 waits for a silent follower's window.
+        let appends = stream::iter(vec![append(); APPEND_STREAM_QUEUE_MAX * 2])
+            .chain(stream::pending())
+            .map(move |append| {
+                let _held = &held;
+                append
+            });
+        let (queue, _unread) = mpsc::channel(APPEND_STREAM_QUEUE_MAX);
+        let (answers_kept, answers_dropped) = oneshot::channel();
+        let forwarder = tokio::spawn(forward(1, appends, queue, answers_dropped));
+        tokio::task::yield_now().await;
+        assert!(!forwarder.is_finished());
+        drop(answers_kept);
+        tokio::time::timeout(Duration::from_secs(10), appends_dropped)
+            .await
+            .expect("the appends are dropped")
+            .expect("dropped, not leaked");
+        forwarder.await.expect("the forwarder ends");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_waits_from_its_last_answer_or_its_oldest_unanswered_append() {
+        let step = Duration::from_millis(300);
+        let unanswered = Unanswered::default();
+        assert_eq!(unanswered.waiting_since(), None, "idle: no deadline");
+        let start = Instant::now();
+        unanswered.sent();
+        unanswered.sent();
+        assert_eq!(unanswered.waiting_since(), Some(start));
+        tokio::time::advance(step).await;
+        unanswered.answered();
+        assert_eq!(
+            unanswered.waiting_since(),
+            Some(start + step),
+            "an answer is progress: the second append is timed from it"
+        );
+        unanswered.answered();
+        assert_eq!(unanswered.waiting_since(), None);
+        tokio::time::advance(step).await;
+        unanswered.sent();
+        assert_eq!(
+            unanswered.waiting_since(),
+            Some(start + step * 2),
+            "an append sent after the last answer is timed from when it left"
+        );
     }
 
     #[test]

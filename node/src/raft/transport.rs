@@ -53,6 +53,10 @@ pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 1024 * 1024;
 pub const SNAPSHOT_BYTES_MAX: usize = 1 << 30;
 /// How long a connection attempt to a peer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often a peer's connection is pinged, and how long the answer may take before the
+/// connection is closed.
+const PEER_KEEPALIVE_EVERY: Duration = Duration::from_secs(5);
+const PEER_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One Raft group hosted by this node.
 pub type GroupRaft = Raft<TypeConfig, StateMachine>;
@@ -368,7 +372,12 @@ impl PeerChannels {
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| format!("bad peer address {addr:?}: {e}"))?
             .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // A replication stream to a peer cut off by a partition would otherwise wait on TCP
+            // for minutes: the pings find the dead connection and fail its calls.
+            .http2_keep_alive_interval(PEER_KEEPALIVE_EVERY)
+            .keep_alive_timeout(PEER_KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
         // Connects on first use and reconnects after failures.
         let channel = endpoint.connect_lazy();
         let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
@@ -545,9 +554,13 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
         }
         Box::pin(async move {
             let link: &'s PeerLink = self;
-            let answers = append_stream::open(link.client()?, link.group, input, option.soft_ttl())
-                .await
-                .map_err(|status| link.status_error(&status))?;
+            // Opening may include connecting; an open stream fails once its follower has answered
+            // nothing for the RPC's whole time (a busy follower answers in its turn).
+            let setup = option.soft_ttl().max(CONNECT_TIMEOUT);
+            let answers =
+                append_stream::open(link.client()?, link.group, input, setup, option.hard_ttl())
+                    .await
+                    .map_err(|status| link.status_error(&status))?;
             let answers: BoxStream<'s, _> = Box::pin(
                 answers.map(move |answer| answer.map_err(|status| link.status_error(&status))),
             );
