@@ -52,7 +52,7 @@ fi
 if ((running)) && cluster_ask in-map "$NODE" >/dev/null; then
     log "node $NODE is already in the cluster and running; nothing to start"
 else
-    why="$(cluster_ask healthy)" || die "refusing to add a node: ${why:-the cluster does not answer}"
+    why="$(cluster_healthy)" || die "refusing to add a node: ${why:-the cluster does not answer}"
     if ((!running)); then
         # The node joins through every node that is already there (this one's own address aside).
         join=()

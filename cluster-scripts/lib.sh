@@ -248,6 +248,20 @@ cluster_ask() {
     python3 "$REPO_ROOT/cluster-scripts/status-query.py" "$@" <<<"$status"
 }
 
+# cluster_healthy: succeeds once every node answers and every group has a leader, asking for up to
+# HEALTHY_WAIT_S seconds (default 5): a leadership handed over leaves its group without a leader
+# for a moment. Prints why not on failure.
+cluster_healthy() {
+    local why="" deadline=$((SECONDS + ${HEALTHY_WAIT_S:-5}))
+    while true; do
+        why="$(cluster_ask healthy)" && return 0
+        ((SECONDS < deadline)) || break
+        sleep 0.2
+    done
+    echo "$why"
+    return 1
+}
+
 # stop_local_node ID: stops local node ID (SIGTERM, SIGKILL after 10 s) and removes its pid file.
 stop_local_node() {
     local pid_file="$BOXOFFICE_HOME/node-$1/pid" pid

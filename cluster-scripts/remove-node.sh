@@ -43,7 +43,7 @@ use_local_cluster
 if cluster_ask gone "$NODE" >/dev/null; then
     log "node $NODE is not in the cluster map (removed before, or never added)"
 else
-    why="$(cluster_ask healthy)" || die "refusing to remove node $NODE: ${why:-the cluster does not answer}"
+    why="$(cluster_healthy)" || die "refusing to remove node $NODE: ${why:-the cluster does not answer}"
     log "node $NODE: marking it removing (it drains; its replicas move to the other nodes)"
     "$BOXCTL" node remove "$NODE" >&2 || die "node $NODE: removal refused (see above)"
     started=$SECONDS
@@ -60,5 +60,5 @@ if [[ -d "$DIR" ]]; then
     mv -- "$DIR" "$aside"
     log "node $NODE: its directory is now $aside (delete it when no longer needed)"
 fi
-why="$(cluster_ask healthy)" || die "after removing node $NODE: $why"
+why="$(cluster_healthy)" || die "after removing node $NODE: $why"
 log "node $NODE removed; every remaining node answers and every group has a leader"

@@ -67,7 +67,7 @@ wait_for() {
     done
 }
 
-why="$(ask healthy)" || die "refusing to start: ${why:-the cluster does not answer}"
+why="$(cluster_healthy)" || die "refusing to start: ${why:-the cluster does not answer}"
 NODES="${NODES_ARG:-$(ask ids)}"
 for node in $NODES; do
     [[ "$node" =~ ^[1-9][0-9]*$ ]] || die "node ids are positive numbers, got '$node'"
@@ -95,5 +95,5 @@ for node in $NODES; do
     "$BOXCTL" undrain "$node" >/dev/null || die "node $node: undrain failed"
     restarted=$((restarted + 1))
 done
-why="$(ask healthy)" || die "after the restart: $why"
+why="$(cluster_healthy)" || die "after the restart: $why"
 log "rolling restart done: $restarted node(s) in $((SECONDS - started_at)) s; every node answers and every group has a leader"
