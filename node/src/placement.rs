@@ -58,6 +58,9 @@ const PROMOTE_LAG_ENTRIES_MAX: u64 = 64;
 const MAP_WRITE_ATTEMPTS_MAX: u32 = 10;
 /// Pause between map write attempts while group 0 elects a leader.
 const MAP_WRITE_RETRY_AFTER: Duration = Duration::from_millis(200);
+/// How long a proposal sent to another node's replica may take to be decided there: an event's
+/// import (up to `EVENT_MOVE_BYTES_MAX` in one entry) included. Past it the step is tried again.
+const PEER_PROPOSAL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a joining node waits between attempts to add itself.
 const JOIN_RETRY_EVERY: Duration = Duration::from_secs(1);
 /// How long a joining node waits for the map to reach it after it was added.
@@ -253,12 +256,14 @@ impl NodeState {
         request_id: &RequestId,
         action: &Action,
     ) -> Result<CommandAnswer, String> {
+        let mut request = tonic::Request::new(crate::raft::transport::pb::RaftMessage {
+            group,
+            payload: encode(&(request_id, action)),
+        });
+        request.set_timeout(PEER_PROPOSAL_TIMEOUT);
         let reply = self
             .peer(node)?
-            .propose_command(crate::raft::transport::pb::RaftMessage {
-                group,
-                payload: encode(&(request_id, action)),
-            })
+            .propose_command(request)
             .await
             .map_err(|status| status.message().to_string())?;
         decode(&reply.into_inner().payload).map_err(|e| e.to_string())
@@ -266,12 +271,14 @@ impl NodeState {
 
     /// Sends `command` to node `leader` (by its address in the map).
     async fn write_map_at(&self, leader: u64, command: &MetaCommand) -> Result<MapWrite, String> {
+        let mut request = tonic::Request::new(crate::raft::transport::pb::RaftMessage {
+            group: META_GROUP,
+            payload: encode(command),
+        });
+        request.set_timeout(PEER_PROPOSAL_TIMEOUT);
         let reply = self
             .peer(leader)?
-            .change_cluster_map(crate::raft::transport::pb::RaftMessage {
-                group: META_GROUP,
-                payload: encode(command),
-            })
+            .change_cluster_map(request)
             .await
             .map_err(|status| status.message().to_string())?;
         decode(&reply.into_inner().payload).map_err(|e| e.to_string())
@@ -387,8 +394,13 @@ async fn move_event(
             .map_err(|e| raft_error(from, format!("cannot read {event}: {e}")))?
             .map_or(0, |view| view.counts.total());
         tracing::info!(%event, records = export.records.len(), bytes = export.bytes(), ?change, "event sealed and exported");
+        // Each export is an import of its own: a later one differs (the old group's state time
+        // moves and it forgets outcomes past their retention), so a retry under the first one's
+        // request id would be refused as a reuse for ever. A retry after an import that landed
+        // finds the event there.
+        let import = step(&format!("import:{:016x}", export.fingerprint()))?;
         let imported = state
-            .propose_in(change.to, step("import")?, Action::ImportEvent(export))
+            .propose_in(change.to, import, Action::ImportEvent(export))
             .await?;
         if !matches!(imported, Outcome::Rejected(Rejection::EventExists)) {
             expect_accepted(change.to, "import", &imported)?;

@@ -68,7 +68,14 @@ pub fn apply<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Applied,
     let request_id = command.request_id.as_str();
 
     let mut ctx = Ctx::new(store, now);
-    let (outcome, writes) = match ctx.dispatch(&command.action) {
+    let dispatched = if imports_own_outcome(command) {
+        // Its own outcome, written on top, would replace the imported one and strand that one's
+        // retention entry.
+        invalid("an imported event carries an outcome under the import's own request id")
+    } else {
+        ctx.dispatch(&command.action)
+    };
+    let (outcome, writes) = match dispatched {
         Ok(effect) => (Outcome::Accepted(effect), ctx.finish()),
         Err(Fail::Reject(rejection)) => (Outcome::Rejected(rejection), WriteBatch::default()),
         Err(Fail::Store(error)) => return Err(error),
@@ -172,6 +179,16 @@ pub fn execute<S: KvStore + ?Sized>(
     let applied = apply(store, command)?;
     store.commit(applied.writes)?;
     Ok(applied.outcome)
+}
+
+/// Whether `command` imports an event that brings a remembered outcome under `command`'s own
+/// request id.
+fn imports_own_outcome(command: &Command) -> bool {
+    let Action::ImportEvent(export) = &command.action else {
+        return false;
+    };
+    let own = keys::request(command.request_id.as_str());
+    export.records.iter().any(|(key, _)| *key == own)
 }
 
 /// Drops up to [`REQUEST_PRUNE_PER_COMMAND_MAX`] outcomes recorded more than the retention ago.

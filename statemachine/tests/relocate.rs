@@ -7,6 +7,7 @@
 
 mod support;
 
+use boxoffice_statemachine::limits::REQUEST_RETENTION_MS;
 use boxoffice_statemachine::relocate::{export_event, EventExport};
 use boxoffice_statemachine::{query, Action, Effect, HoldId, Outcome, Rejection, Selection};
 use support::{buy_action, ev, ga, hold_action, release_action, seat, Sim};
@@ -75,13 +76,14 @@ fn an_imported_event_is_the_same_event_with_its_remembered_outcomes() {
     let export = seal_and_export(&mut old);
     let mut new = Sim::new();
     new.now = old.now;
-    let imported = new.accept(Action::ImportEvent(export.clone()));
+    // (Under a request id of its own: the new store's next, req-1, is "moving"'s creation.)
+    let imported = new.run_as("import", Action::ImportEvent(export.clone()));
     assert_eq!(
         imported,
-        Effect::EventImported {
+        Outcome::Accepted(Effect::EventImported {
             event: ev("moving"),
             records: export.records.len() as u32
-        }
+        })
     );
     let view = |sim: &Sim| query::event(&sim.store, &ev("moving"), sim.now).unwrap();
     assert_eq!(view(&new), view(&old));
@@ -105,8 +107,62 @@ fn an_imported_event_is_the_same_event_with_its_remembered_outcomes() {
         number: 2,
     };
     assert!(matches!(
-        new.accept(buy_action(&bob, "bob")),
-        Effect::Bought(_)
+        new.run_as("bob-buys", buy_action(&bob, "bob")),
+        Outcome::Accepted(Effect::Bought(_))
+    ));
+}
+
+#[test]
+fn a_later_export_is_an_import_of_its_own_that_finds_the_event_already_there() {
+    let mut old = two_clubs_with_sales();
+    let first = seal_and_export(&mut old);
+    assert_eq!(first.fingerprint(), first.clone().fingerprint());
+    // The old group goes on: its state time moves and it forgets the outcomes past retention.
+    old.advance(REQUEST_RETENTION_MS + 1);
+    old.hold("staying", "gus", ga("Pit", 1));
+    let later = export_event(&old.store, &ev("moving")).unwrap();
+    assert!(later.state_time_ms > first.state_time_ms);
+    assert!(
+        later.records.len() < first.records.len(),
+        "outcomes forgotten"
+    );
+    assert_ne!(later.fingerprint(), first.fingerprint());
+
+    let mut new = Sim::new();
+    new.now = old.now;
+    let import = |export| Action::ImportEvent(export);
+    assert!(matches!(
+        new.run_as("import-1", import(first)),
+        Outcome::Accepted(Effect::EventImported { .. })
+    ));
+    assert_eq!(
+        new.run_as("import-2", import(later)),
+        Outcome::Rejected(Rejection::EventExists),
+        "a move that retries its import learns the event arrived"
+    );
+}
+
+#[test]
+fn an_import_under_the_request_id_of_an_outcome_it_brings_changes_nothing() {
+    let mut old = two_clubs_with_sales();
+    let export = seal_and_export(&mut old);
+    // req-3 is ann's hold on "moving" (after two creates): its outcome travels with the event.
+    let mut new = Sim::new();
+    new.now = old.now;
+    let refused = new.run_as("req-3", Action::ImportEvent(export.clone()));
+    assert!(
+        matches!(
+            &refused,
+            Outcome::Rejected(Rejection::InvalidRequest { .. })
+        ),
+        "{refused:?}"
+    );
+    assert!(query::event(&new.store, &ev("moving"), new.now)
+        .unwrap()
+        .is_none());
+    assert!(matches!(
+        new.run_as("import", Action::ImportEvent(export)),
+        Outcome::Accepted(Effect::EventImported { .. })
     ));
 }
 
