@@ -43,6 +43,11 @@ const BOOTSTRAP_LEADER_WAIT: Duration = Duration::from_secs(10);
 const GRPC_KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
 const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a stopping node lets the calls it serves finish. A proposal its group cannot decide
+/// (a quorum lost) would keep a graceful stop waiting for ever; past this the calls are dropped
+/// and their callers learn nothing (an indeterminate outcome, as with a crash).
+const SERVER_DRAIN_MAX: Duration = Duration::from_secs(5);
+
 /// Why a node could not start or stop.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -257,6 +262,10 @@ impl Node {
             tonic::transport::Server::builder()
                 .concurrency_limit_per_connection(config.limits.in_flight_requests_max)
                 .max_concurrent_streams(grpc_streams_max)
+                // A busy node takes up new calls late, and a peer's timeouts reset some of them
+                // before that: past h2's default of 20 such the whole connection would be closed,
+                // with every group's heartbeats on it. As many as the streams it may carry.
+                .http2_max_pending_accept_reset_streams(Some(grpc_streams_max as usize))
                 // A peer cut off by a partition leaves its replication streams open here, idle
                 // for good: the pings find the dead connection and close it with its streams.
                 .http2_keepalive_interval(Some(GRPC_KEEPALIVE_EVERY))
@@ -349,7 +358,7 @@ impl Node {
     }
 
     /// Stops serving, then stops every Raft group.
-    pub async fn shutdown(self) -> Result<(), NodeError> {
+    pub async fn shutdown(mut self) -> Result<(), NodeError> {
         for task in &self.tasks {
             task.abort();
         }
@@ -359,10 +368,17 @@ impl Node {
         }
         self.state.groups.close_streams();
         let _ = self.stop.send(());
-        let served = self
-            .server
-            .await
-            .map_err(|e| NodeError::Server(e.to_string()))?;
+        let served = match tokio::time::timeout(SERVER_DRAIN_MAX, &mut self.server).await {
+            Ok(joined) => joined.map_err(|e| NodeError::Server(e.to_string()))?,
+            Err(_) => {
+                tracing::warn!(
+                    waited = ?SERVER_DRAIN_MAX,
+                    "calls still in flight (proposals not decided); stopping without them"
+                );
+                self.server.abort();
+                Ok(())
+            }
+        };
         let groups = std::mem::take(&mut *self.state.lock_data());
         for (_, group) in groups {
             group.sweeper.abort();

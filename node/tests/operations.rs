@@ -9,6 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use boxoffice_client::ClientError;
+use boxoffice_statemachine::{fixtures, CustomerId, EventId, RequestId, SeatId, Selection};
 use support::ProcessCluster;
 
 /// Groups (the cluster map's included) that node `id` says it leads.
@@ -92,4 +93,42 @@ async fn drains_that_leave_no_leader_or_name_no_node_are_refused() {
         .map(|n| n.node_id)
         .collect();
     assert_eq!(draining, [1, 2], "the refused drain changed nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_stops_on_sigterm_even_while_a_proposal_waits_for_a_lost_quorum() {
+    let mut cluster = ProcessCluster::start(3, 1, 50_000).await;
+    let client = cluster.client();
+    let spec = support::on_sale_for_a_day(fixtures::stadium("stranded", 1, 2, 4, 100));
+    let group = support::create_event(&client, &spec).await;
+    let leader = cluster.settled_leader(group).await;
+    for id in cluster.running() {
+        if id != leader {
+            cluster.kill(id);
+        }
+    }
+    // A hold the leader takes but cannot decide: its followers are gone. The caller would wait.
+    let patient = cluster.client_with(Duration::from_secs(120), Duration::from_secs(120));
+    let stranded = tokio::spawn(async move {
+        patient
+            .hold(
+                &RequestId::new("stranded-hold").unwrap(),
+                &EventId::new("stranded").unwrap(),
+                &CustomerId::new("ann").unwrap(),
+                &Selection::Seats(vec![SeatId {
+                    section: 0,
+                    row: 0,
+                    index: 0,
+                }]),
+                None,
+            )
+            .await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!stranded.is_finished(), "the hold waits for a quorum");
+    let took = cluster.stop(leader, Duration::from_secs(30));
+    println!("node {leader} stopped {took:?} after SIGTERM with a proposal in flight");
+    // The caller learns nothing (it would retry elsewhere until its deadline): an indeterminate
+    // outcome, as with a crash.
+    stranded.abort();
 }

@@ -31,6 +31,12 @@ pub const GROUP_METADATA: &str = "boxoffice-raft-group";
 /// Appends encoded and waiting for HTTP/2 to take them, per stream.
 pub const APPEND_STREAM_QUEUE_MAX: usize = 16;
 
+/// The slowest a follower is expected to take in, write and answer an append, in bytes per
+/// second: an append is allowed the RPC's TTL (the heartbeat interval) plus its size at this rate.
+/// A usual append is answered within the TTL; a large one (an event imported whole, megabytes in
+/// one entry) would fail every time against the TTL alone, and be sent again for ever.
+pub const APPEND_BYTES_PER_S_MIN: u64 = 4 * 1024 * 1024;
+
 /// One group's answers to one replication stream: openraft's result per append, in order.
 pub type Answers = BoxStream<'static, Result<StreamAppendResult<TypeConfig>, Status>>;
 
@@ -196,7 +202,7 @@ where
         (queued, unanswered.clone()),
         |(mut queued, unanswered)| async move {
             let message = queued.recv().await?;
-            unanswered.sent();
+            unanswered.sent(message.payload.len());
             Some((message, (queued, unanswered)))
         },
     );
@@ -263,31 +269,50 @@ async fn forward<S>(
 /// The appends of one stream still waiting for their answers.
 #[derive(Default)]
 struct Unanswered {
-    /// When each left, oldest first.
-    sent_at: Mutex<VecDeque<Instant>>,
-    /// When the last answer came.
-    answered_at: Mutex<Option<Instant>>,
+    waiting: Mutex<Waiting>,
     /// Wakes an idle wait when an append leaves.
     sending: Notify,
 }
 
+#[derive(Default)]
+struct Waiting {
+    /// When each unanswered append left and how long its size alone allows it, oldest first.
+    sent: VecDeque<(Instant, Duration)>,
+    /// When the last answer came.
+    answered_at: Option<Instant>,
+}
+
 impl Unanswered {
-    fn sent(&self) {
-        lock(&self.sent_at).push_back(Instant::now());
+    fn sent(&self, bytes: usize) {
+        let allowance = size_allowance(bytes);
+        lock(&self.waiting)
+            .sent
+            .push_back((Instant::now(), allowance));
         self.sending.notify_one();
     }
 
-    /// Since when the stream has been waiting for an answer, if it is.
-    fn waiting_since(&self) -> Option<Instant> {
-        let oldest = lock(&self.sent_at).front().copied()?;
-        let answered = *lock(&self.answered_at);
-        Some(answered.map_or(oldest, |answered| answered.max(oldest)))
+    /// When the follower is due to have answered the oldest unanswered append, if there is one:
+    /// `ttl` plus that append's size allowance, counted from the last answer or from when it
+    /// left, whichever is later.
+    fn answer_due(&self, ttl: Duration) -> Option<Instant> {
+        let waiting = lock(&self.waiting);
+        let &(sent_at, allowance) = waiting.sent.front()?;
+        let since = waiting
+            .answered_at
+            .map_or(sent_at, |answered| answered.max(sent_at));
+        Some(since + ttl + allowance)
     }
 
     fn answered(&self) {
-        lock(&self.sent_at).pop_front();
-        *lock(&self.answered_at) = Some(Instant::now());
+        let mut waiting = lock(&self.waiting);
+        waiting.sent.pop_front();
+        waiting.answered_at = Some(Instant::now());
     }
+}
+
+/// The time an append of `bytes` is allowed beyond the RPC's TTL, at [`APPEND_BYTES_PER_S_MIN`].
+fn size_allowance(bytes: usize) -> Duration {
+    Duration::from_secs_f64(bytes as f64 / APPEND_BYTES_PER_S_MIN as f64)
 }
 
 /// The leader's end of one replication stream.
@@ -304,19 +329,20 @@ impl Session {
     /// The next answer, or None once the follower has ended the stream.
     async fn next_answer(&mut self) -> Option<Result<StreamAppendResult<TypeConfig>, Status>> {
         let message = loop {
-            let Some(since) = self.unanswered.waiting_since() else {
+            let Some(due) = self.unanswered.answer_due(self.ttl) else {
                 // Idle: wait for an answer (the stream's end, most likely) or an append to time.
-                // An append sent since `oldest` looked has left a wake-up behind.
+                // An append sent since `answer_due` looked has left a wake-up behind.
                 tokio::select! {
                     message = self.answers.message() => break message,
                     () = self.unanswered.sending.notified() => continue,
                 }
             };
-            match tokio::time::timeout_at(since + self.ttl, self.answers.message()).await {
+            match tokio::time::timeout_at(due, self.answers.message()).await {
                 Ok(message) => break message,
                 Err(_) => {
                     return Some(Err(Status::deadline_exceeded(format!(
-                        "group {}'s follower answered nothing for {:?}",
+                        "group {}'s follower has not answered an append in time ({:?} and its size \
+                         at {APPEND_BYTES_PER_S_MIN} bytes/s)",
                         self.group, self.ttl
                     ))))
                 }
@@ -436,26 +462,47 @@ mod tests {
     async fn a_stream_waits_from_its_last_answer_or_its_oldest_unanswered_append() {
         let step = Duration::from_millis(300);
         let unanswered = Unanswered::default();
-        assert_eq!(unanswered.waiting_since(), None, "idle: no deadline");
+        assert_eq!(unanswered.answer_due(TTL), None, "idle: no deadline");
         let start = Instant::now();
-        unanswered.sent();
-        unanswered.sent();
-        assert_eq!(unanswered.waiting_since(), Some(start));
+        unanswered.sent(0);
+        unanswered.sent(0);
+        assert_eq!(unanswered.answer_due(TTL), Some(start + TTL));
         tokio::time::advance(step).await;
         unanswered.answered();
         assert_eq!(
-            unanswered.waiting_since(),
-            Some(start + step),
+            unanswered.answer_due(TTL),
+            Some(start + step + TTL),
             "an answer is progress: the second append is timed from it"
         );
         unanswered.answered();
-        assert_eq!(unanswered.waiting_since(), None);
+        assert_eq!(unanswered.answer_due(TTL), None);
         tokio::time::advance(step).await;
-        unanswered.sent();
+        unanswered.sent(0);
         assert_eq!(
-            unanswered.waiting_since(),
-            Some(start + step * 2),
+            unanswered.answer_due(TTL),
+            Some(start + step * 2 + TTL),
             "an append sent after the last answer is timed from when it left"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_large_append_is_allowed_its_size_at_the_slowest_expected_rate() {
+        let unanswered = Unanswered::default();
+        let start = Instant::now();
+        let import_bytes = 16 * 1024 * 1024;
+        unanswered.sent(import_bytes);
+        unanswered.sent(100);
+        let allowance = Duration::from_secs(import_bytes as u64 / APPEND_BYTES_PER_S_MIN);
+        assert_eq!(allowance, Duration::from_secs(4));
+        assert_eq!(unanswered.answer_due(TTL), Some(start + TTL + allowance));
+        tokio::time::advance(allowance).await;
+        unanswered.answered();
+        let due = unanswered.answer_due(TTL).expect("the small append waits");
+        assert!(
+            due - (start + allowance + TTL) < Duration::from_millis(1),
+            "the small append behind it gets the TTL (and its own few microseconds) from the \
+             answer: {:?}",
+            due - start
         );
     }
 

@@ -228,6 +228,30 @@ impl ProcessCluster {
         child.wait().expect("reap");
     }
 
+    /// Stops node `id` as an operator does (SIGTERM) and answers how long it took to exit; fails
+    /// the test if it has not exited within `within`.
+    pub fn stop(&mut self, id: u64, within: Duration) -> Duration {
+        let node = self.nodes.get_mut(&id).expect("a known node");
+        let mut child = node.child.take().expect("node is running");
+        let began = Instant::now();
+        let sent = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM node {id}");
+        loop {
+            if child.try_wait().expect("poll the node").is_some() {
+                return began.elapsed();
+            }
+            if began.elapsed() > within {
+                child.kill().expect("kill -9");
+                child.wait().expect("reap");
+                panic!("node {id} still running {within:?} after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The running nodes.
     pub fn running(&self) -> Vec<u64> {
         self.nodes
