@@ -8,9 +8,7 @@
 mod support;
 
 use boxoffice_node::raft::append_batch::APPEND_BATCH_MESSAGES_MAX;
-use boxoffice_node::raft::transport::pb::{
-    raft_batch_answer, raft_transport_client::RaftTransportClient, RaftBatch, RaftMessage,
-};
+use boxoffice_node::raft::transport::pb::{raft_batch_answer, RaftBatch, RaftMessage};
 use support::ProcessCluster;
 use tonic::Code;
 
@@ -24,9 +22,7 @@ fn message(group: u64, payload: &[u8]) -> RaftMessage {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_append_of_a_batch_is_answered_in_its_place() {
     let cluster = ProcessCluster::start(3, 1, 50_000).await;
-    let mut peer = RaftTransportClient::connect(format!("http://{}", cluster.nodes[&2].grpc))
-        .await
-        .unwrap();
+    let mut peer = cluster.raft_client(2).await;
 
     let batch = RaftBatch {
         messages: vec![message(77, b"anything"), message(1, b"\xff not an append")],

@@ -68,9 +68,7 @@ async fn drain(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replication_stream_answers_each_append_in_order_and_refuses_what_is_not_one() {
     let cluster = ProcessCluster::start(3, 1, 50_000).await;
-    let mut peer = RaftTransportClient::connect(format!("http://{}", cluster.nodes[&2].grpc))
-        .await
-        .unwrap();
+    let mut peer = cluster.raft_client(2).await;
 
     let unnamed = open(&mut peer, None, vec![]).await.unwrap_err();
     assert_eq!(unnamed.code(), Code::InvalidArgument);

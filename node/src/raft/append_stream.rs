@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future;
@@ -22,7 +22,7 @@ use tonic::{Request, Status, Streaming};
 use super::transport::pb::raft_transport_client::RaftTransportClient;
 use super::transport::pb::RaftMessage;
 use super::transport::{GroupRaft, Groups};
-use super::{decode, encode, TypeConfig};
+use super::{decode, encode, lock, TypeConfig};
 use crate::storage::GroupId;
 
 /// The call metadata naming the group a replication stream carries.
@@ -61,8 +61,7 @@ impl StreamsClosing {
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut closing = self.0.subscribe();
         async move {
-            // An error means the sender is gone: nothing can close the streams any more but
-            // their ending, which is what this says.
+            // An error means the sender is gone with the node's groups: that counts as closed.
             let _ = closing.wait_for(|closed| *closed).await;
         }
     }
@@ -368,12 +367,6 @@ impl Session {
         decode(&answer.payload)
             .map_err(|e| Status::internal(format!("undecodable append answer: {e}")))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

@@ -98,6 +98,14 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, 
 }
 
 /// A RocksDB failure as openraft wants storage errors.
+/// Locks `mutex`, taking over a lock poisoned by a panicked holder (the data stays usable: each
+/// critical section leaves it whole).
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 pub(crate) fn rocks(error: rocksdb::Error) -> io::Error {
     io::Error::other(error)
 }

@@ -16,13 +16,14 @@
 //!   the follower's election timer runs again, and it has long expired, so it elects at once.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::ServerState;
 use tokio::sync::watch;
 use tonic::Request;
 
+use super::lock;
 use super::state_machine::MetaView;
 use super::transport::{pb, GroupRaft, Groups, PeerChannels};
 use crate::storage::GroupId;
@@ -160,12 +161,6 @@ pub struct Quiescence {
     tracked: Mutex<BTreeMap<GroupId, Tracked>>,
     /// The beat this node sends, as of the last pass.
     beat: Mutex<Arc<pb::NodeBeat>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn position_of(beat: &pb::GroupBeat) -> Position {

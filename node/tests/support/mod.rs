@@ -194,6 +194,21 @@ impl ProcessCluster {
         Client::connect(self.nodes.values().map(|n| n.grpc.clone()), options).expect("a client")
     }
 
+    /// A client of node `id`'s Raft transport, as a peer node would call it.
+    pub async fn raft_client(
+        &self,
+        id: u64,
+    ) -> boxoffice_node::raft::transport::pb::raft_transport_client::RaftTransportClient<
+        tonic::transport::Channel,
+    > {
+        let address = format!("http://{}", self.nodes[&id].grpc);
+        boxoffice_node::raft::transport::pb::raft_transport_client::RaftTransportClient::connect(
+            address,
+        )
+        .await
+        .expect("a connection to the node's Raft transport")
+    }
+
     /// Starts node `id` (again), keeping its data, and waits for its port.
     pub async fn restart(&mut self, id: u64) {
         let node = self.nodes.get_mut(&id).expect("a known node");
