@@ -94,7 +94,7 @@ pub enum Action {
     SealEvent { event: EventId },
     /// Step 2 (on the new group): the event's records as its old group exported them (see
     /// [`crate::relocate`]); refused, with nothing written, unless they are exactly one whole
-    /// event that passes every invariant.
+    /// event that passes every invariant and bring no outcome under the import's own request id.
     ImportEvent(crate::relocate::EventExport),
     /// Step 3 (on the old group, once the cluster routes the event to the new one): deletes the
     /// sealed event's records; it stays sealed, so late commands keep learning it moved.

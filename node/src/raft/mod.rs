@@ -97,7 +97,6 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, 
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-/// A RocksDB failure as openraft wants storage errors.
 /// Locks `mutex`, taking over a lock poisoned by a panicked holder (the data stays usable: each
 /// critical section leaves it whole).
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,6 +105,7 @@ pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, 
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A RocksDB failure as openraft wants storage errors.
 pub(crate) fn rocks(error: rocksdb::Error) -> io::Error {
     io::Error::other(error)
 }
