@@ -554,8 +554,9 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
         }
         Box::pin(async move {
             let link: &'s PeerLink = self;
-            // Opening may include connecting; an open stream fails once its follower has answered
-            // nothing for the RPC's whole time (a busy follower answers in its turn).
+            // Opening may include connecting; an open stream fails once its follower leaves an
+            // append unanswered past the RPC's time plus that append's size allowance
+            // (`APPEND_BYTES_PER_S_MIN`), counted from its last answer.
             let setup = option.soft_ttl().max(CONNECT_TIMEOUT);
             let answers =
                 append_stream::open(link.client()?, link.group, input, setup, option.hard_ttl())

@@ -12,6 +12,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use boxoffice_client::{proto, Client, ClientOptions};
+use boxoffice_node::raft::transport::pb::raft_transport_client::RaftTransportClient;
 
 /// This process's wall clock, in milliseconds since the epoch.
 pub fn now_ms() -> u64 {
@@ -195,18 +196,10 @@ impl ProcessCluster {
     }
 
     /// A client of node `id`'s Raft transport, as a peer node would call it.
-    pub async fn raft_client(
-        &self,
-        id: u64,
-    ) -> boxoffice_node::raft::transport::pb::raft_transport_client::RaftTransportClient<
-        tonic::transport::Channel,
-    > {
-        let address = format!("http://{}", self.nodes[&id].grpc);
-        boxoffice_node::raft::transport::pb::raft_transport_client::RaftTransportClient::connect(
-            address,
-        )
-        .await
-        .expect("a connection to the node's Raft transport")
+    pub async fn raft_client(&self, id: u64) -> RaftTransportClient<tonic::transport::Channel> {
+        RaftTransportClient::connect(format!("http://{}", self.nodes[&id].grpc))
+            .await
+            .expect("a connection to the node's Raft transport")
     }
 
     /// Starts node `id` (again), keeping its data, and waits for its port.
