@@ -43,6 +43,15 @@ impl Scrape {
         Scrape { samples, families }
     }
 
+    /// The sum of the samples whose printed name starts with `prefix`.
+    fn prefixed(&self, prefix: &str) -> f64 {
+        self.samples
+            .iter()
+            .filter(|(name, _)| name.starts_with(prefix))
+            .map(|(_, value)| value)
+            .sum()
+    }
+
     /// The sample's value; 0 when the node does not report it.
     fn value(&self, sample: &str) -> f64 {
         self.samples.get(sample).copied().unwrap_or(0.0)
@@ -104,9 +113,35 @@ async fn every_node_reports_its_commands_and_its_groups() {
         f64::from(HOLDS)
     );
     assert_eq!(total(&|s| commands(s, "hold", code)), 1.0);
+    // Every attempt the client made is timed and counted by its result, on the node that
+    // answered it. A leader change while the holds ran makes the client try again elsewhere: those
+    // extra attempts may only have ended in a routing or availability error.
+    let holds_by_result = total(&|s| s.prefixed("boxoffice_commands_total{operation=\"hold\","));
     assert_eq!(
         total(&|s| s.value("boxoffice_command_seconds_count{operation=\"hold\"}")),
-        f64::from(HOLDS) + 1.0
+        holds_by_result
+    );
+    let retried = |s: &Scrape| {
+        [
+            "NOT_LEADER",
+            "NO_LEADER",
+            "UNAVAILABLE",
+            "TIMEOUT",
+            "OVERLOADED",
+        ]
+        .iter()
+        .map(|code| commands(s, "hold", code))
+        .sum::<f64>()
+    };
+    assert_eq!(
+        holds_by_result,
+        f64::from(HOLDS) + 1.0 + total(&retried),
+        "hold calls by result: {:?}",
+        scrapes
+            .values()
+            .flat_map(|s| s.samples.iter())
+            .filter(|(name, _)| name.starts_with("boxoffice_commands_total{operation=\"hold\","))
+            .collect::<Vec<_>>()
     );
 
     let label = format!("group=\"{group}\"");
