@@ -366,3 +366,18 @@ fn different_states_hash_differently() {
         snapshot::state_hash(&touched).unwrap()
     );
 }
+
+/// The state a fixed log leaves, pinned to its hash. Replicas running different builds apply one log
+/// during a rolling upgrade, so a build that writes other bytes for the same log (another encoding,
+/// another decision) must not pass unnoticed: when this fails on purpose, the change is a format
+/// change and needs its own upgrade path before the constant is updated.
+#[test]
+fn a_fixed_log_leaves_the_bytes_it_always_left() {
+    const SEED: u64 = 2026_11_29;
+    let state = replay_in_batches(&random_log(SEED, 3_000), 16);
+    invariants::check(&state).unwrap();
+    assert_eq!(
+        format!("{:032x}", snapshot::state_hash(&state).unwrap()),
+        "858a77f4b4cdfb0ff63fb976b9c60ad6"
+    );
+}
