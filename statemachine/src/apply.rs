@@ -10,8 +10,6 @@ mod relocate;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use xxhash_rust::xxh3::xxh3_64;
-
 use crate::codec;
 use crate::command::{
     Action, Command, Effect, HoldItems, HoldStatus, HoldView, Limit, OrderStatus, OrderView,
@@ -147,7 +145,7 @@ fn remembered<S: Store + ?Sized>(store: &S, command: &Command) -> Result<Remembe
         let outcome = Outcome::Rejected(Rejection::invalid(invalid.to_string()));
         return Ok(Remembered::Unusable(outcome));
     }
-    let fingerprint = xxh3_64(&codec::encode(&command.action));
+    let fingerprint = codec::fingerprint(&command.action);
     let key = keys::request(command.request_id.as_str());
     Ok(match read::<RequestRecord, S>(store, &key)? {
         Some(seen) if seen.fingerprint == fingerprint => Remembered::Answered(seen.outcome),

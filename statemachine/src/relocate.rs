@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::command::{Outcome, Rejection};
 use crate::ids::EventId;
@@ -39,7 +38,7 @@ impl EventExport {
     /// A hash of the whole export. Two exports of one sealed event differ when the old group has
     /// forgotten old outcomes (or its state time moved) in between: each is its own import.
     pub fn fingerprint(&self) -> u64 {
-        xxh3_64(&crate::codec::encode(self))
+        crate::codec::fingerprint(self)
     }
 }
 

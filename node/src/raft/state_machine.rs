@@ -311,7 +311,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.state.stage(&writes, &mut batch);
         let db = self.state.storage().db();
         self.cache
-            .commit(&writes, || db.write(batch))
+            .commit(writes, || db.write(batch))
             .map_err(rocks)?;
         if let (Some(sender), Some(last)) = (&self.meta, last_log_id) {
             let map = match map {

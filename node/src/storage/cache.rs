@@ -16,6 +16,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use boxoffice_statemachine::{applies_reread, Entries, Store, StoreError, WriteBatch};
+use bytes::Bytes;
 use quick_cache::unsync::Cache;
 use quick_cache::Weighter;
 
@@ -27,8 +28,9 @@ pub const STATE_CACHE_BYTES_MAX: u64 = 32 * 1024 * 1024;
 /// What an entry costs beyond its key and value bytes, in bytes (hash slot, pointers, lengths).
 const ENTRY_OVERHEAD_BYTES: u64 = 64;
 
-/// A cached record: its bytes, or the fact that the key holds none.
-type Cached = Option<Arc<[u8]>>;
+/// A cached record: its bytes, or the fact that the key holds none. `Bytes` takes over a committed
+/// value's buffer without copying it.
+type Cached = Option<Bytes>;
 
 #[derive(Debug, Clone, Copy, Default)]
 struct ByBytes;
@@ -129,7 +131,7 @@ impl StateCache {
     /// settled read runs. On failure RocksDB kept nothing, and neither does the cache.
     pub fn commit<E>(
         &self,
-        writes: &WriteBatch,
+        writes: WriteBatch,
         commit: impl FnOnce() -> Result<(), E>,
     ) -> Result<(), E> {
         let _committing = self
@@ -156,23 +158,22 @@ impl StateCache {
     }
 
     /// Records `writes`, which the caller has just committed to RocksDB: those of the records applies
-    /// read again ([`applies_reread`]); the others are never cached.
+    /// read again ([`applies_reread`]), taking their buffers over; the others are never cached.
     /// A put moves the remembered scan starts it comes before.
-    fn absorb(&self, writes: &WriteBatch) {
+    fn absorb(&self, writes: WriteBatch) {
         let mut inner = self.lock();
-        for (key, value) in writes.iter() {
-            if applies_reread(key) {
-                inner.records.insert(key.to_vec(), value.map(Arc::from));
-            }
-            if value.is_none() {
+        for (key, value) in writes {
+            if value.is_some() {
                 // A delete leaves "no key before `first`" true (the next scan learns more).
-                continue;
-            }
-            for start in &mut inner.starts {
-                let within = key >= start.from.as_slice() && key < start.end.as_slice();
-                if within && start.first.as_deref().is_none_or(|first| key < first) {
-                    start.first = Some(key.to_vec());
+                for start in &mut inner.starts {
+                    let within = key >= start.from && key < start.end;
+                    if within && start.first.as_ref().is_none_or(|first| key < *first) {
+                        start.first = Some(key.clone());
+                    }
                 }
+            }
+            if applies_reread(&key) {
+                inner.records.insert(key, value.map(Bytes::from));
             }
         }
     }
@@ -227,12 +228,12 @@ impl CachedState<'_> {
     fn load(&self, key: &[u8]) -> Result<Cached, StoreError> {
         if !applies_reread(key) {
             // Never cached (see `absorb`), so RocksDB has the only copy.
-            return Ok(self.state.get(key)?.map(Arc::from));
+            return Ok(self.state.get(key)?.map(Bytes::from));
         }
         if let Some(cached) = self.cache.lock().records.get(key) {
             return Ok(cached.clone());
         }
-        let value: Cached = self.state.get(key)?.map(Arc::from);
+        let value: Cached = self.state.get(key)?.map(Bytes::from);
         self.cache
             .lock()
             .records
@@ -323,9 +324,8 @@ mod tests {
 
     /// Commits `writes` to RocksDB and then to `cache`, as the state machine does.
     fn commit(state: &mut GroupState, cache: &StateCache, writes: WriteBatch) {
-        cache
-            .commit(&writes, || state.commit(writes.clone()))
-            .unwrap();
+        let committed = writes.clone();
+        cache.commit(writes, || state.commit(committed)).unwrap();
     }
 
     fn put(key: &[u8], value: &[u8]) -> WriteBatch {

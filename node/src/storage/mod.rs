@@ -182,11 +182,14 @@ impl GroupState {
 
     pub fn stage(&self, writes: &WriteBatch, batch: &mut rocksdb::WriteBatch) {
         let cf = self.storage.cf(CF_STATE);
+        // One buffer for every prefixed key: the batch copies each key in.
+        let mut prefixed = self.group.to_be_bytes().to_vec();
         for (key, value) in writes.iter() {
-            let key = group_key(self.group, key);
+            prefixed.truncate(8);
+            prefixed.extend_from_slice(key);
             match value {
-                Some(value) => batch.put_cf(cf, key, value),
-                None => batch.delete_cf(cf, key),
+                Some(value) => batch.put_cf(cf, &prefixed, value),
+                None => batch.delete_cf(cf, &prefixed),
             }
         }
     }
