@@ -7,7 +7,8 @@ usage() {
 Usage: cluster-scripts/start-local.sh [--help] [N]
 
 Starts N (default 3) boxofficed nodes on this machine, bootstraps the cluster (an already
-bootstrapped cluster, e.g. after stop-local.sh, is fine) and waits until every group has a leader.
+bootstrapped cluster, e.g. after stop-local.sh, is fine) and waits until every group has a leader,
+the replica placed to lead it (a starting cluster hands leaderships over in its first seconds).
 
 Node i (1..N) listens on gRPC 127.0.0.1:(GRPC_BASE+i) and HTTP 127.0.0.1:(HTTP_BASE+i) and keeps
 its data, log (boxofficed.log), pid file (pid) and flags (node.env) in $BOXOFFICE_HOME/node-<i>/.
@@ -135,7 +136,7 @@ case "$rc" in
     *) die "bootstrap failed (exit $rc); see the node logs in $BOXOFFICE_HOME/node-*/boxofficed.log" ;;
 esac
 
-"$BOXCTL" wait-ready --timeout-s 60 \
+"$BOXCTL" wait-ready --balanced --timeout-s 60 \
     || die "the cluster did not become ready; see $BOXOFFICE_HOME/node-*/boxofficed.log and cluster-scripts/status.sh"
 
 cat <<DONE

@@ -187,6 +187,11 @@ pub struct WaitReadyArgs {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 60)]
     timeout_s: u64,
+    /// Also wait until every data group is led by the replica placed to lead it. A node that
+    /// starts takes leaderships the balancer then hands over within seconds; a load started before
+    /// that meets the handovers.
+    #[arg(long)]
+    balanced: bool,
 }
 
 /// Why a cluster is not ready yet, or None when it is.
@@ -213,6 +218,32 @@ fn not_ready(status: &proto::ClusterStatusReply) -> Option<String> {
             leaderless.join(",")
         ))
     }
+}
+
+/// Which data group, if any, is not led by the replica the leader balancer hands it to: the first
+/// of its replicas that is neither draining nor giving its replica up. A node that does not answer
+/// gets no leadership, so it is passed over as the balancer passes it over.
+async fn unbalanced(client: &Client, status: &proto::ClusterStatusReply) -> Option<String> {
+    let mut passed_over = Vec::new();
+    for node in &status.nodes {
+        if node.draining || client.cluster_status_at(&node.grpc_address).await.is_err() {
+            passed_over.push(node.node_id);
+        }
+    }
+    status.groups.iter().filter(|g| g.group != 0).find_map(|g| {
+        let leaving = g.moving.as_ref().map(|m| m.from);
+        let chosen = g
+            .replicas
+            .iter()
+            .copied()
+            .find(|node| !passed_over.contains(node) && leaving != Some(*node))?;
+        (g.leader_id != Some(chosen)).then(|| {
+            format!(
+                "group {}: led by {:?}, to be led by node {chosen}",
+                g.group, g.leader_id
+            )
+        })
+    })
 }
 
 /// True when the leader every group names also sees itself as that group's leader (a restarted
@@ -259,7 +290,10 @@ pub async fn wait_ready(global: &Global, args: WaitReadyArgs) -> anyhow::Result<
     let mut last = String::new();
     loop {
         match client.cluster_status().await {
-            Ok(status) => match not_ready(&status) {
+            Ok(status) => match match not_ready(&status) {
+                None if args.balanced => unbalanced(&client, &status).await,
+                ready => ready,
+            } {
                 None if !leaders_confirm(&client, &status, &mut last).await => {
                     last = format!("node {}: {last}", status.served_by);
                 }
