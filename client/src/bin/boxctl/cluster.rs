@@ -230,6 +230,12 @@ async fn unbalanced(client: &Client, status: &proto::ClusterStatusReply) -> Opti
             passed_over.push(node.node_id);
         }
     }
+    led_elsewhere(status, &passed_over)
+}
+
+/// The first data group not led by its first replica outside `passed_over` that is not giving its
+/// replica up.
+fn led_elsewhere(status: &proto::ClusterStatusReply, passed_over: &[u64]) -> Option<String> {
     status.groups.iter().filter(|g| g.group != 0).find_map(|g| {
         let leaving = g.moving.as_ref().map(|m| m.from);
         let chosen = g
@@ -770,4 +776,51 @@ pub async fn audit(global: &Global, args: AuditArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Failed
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(group: u64, replicas: &[u64], leader: u64) -> proto::GroupInfo {
+        proto::GroupInfo {
+            group,
+            replicas: replicas.to_vec(),
+            leader_id: Some(leader),
+            ..Default::default()
+        }
+    }
+
+    fn status(groups: Vec<proto::GroupInfo>) -> proto::ClusterStatusReply {
+        proto::ClusterStatusReply {
+            groups,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_cluster_is_balanced_when_each_data_group_is_led_by_its_first_replica() {
+        let balanced = status(vec![
+            group(0, &[1, 2, 3], 3),
+            group(1, &[1, 2, 3], 1),
+            group(2, &[2, 3, 1], 2),
+        ]);
+        assert_eq!(led_elsewhere(&balanced, &[]), None, "group 0 is not placed");
+        let handed_over_late = status(vec![group(1, &[1, 2, 3], 1), group(2, &[2, 3, 1], 3)]);
+        assert_eq!(
+            led_elsewhere(&handed_over_late, &[]).as_deref(),
+            Some("group 2: led by Some(3), to be led by node 2")
+        );
+    }
+
+    #[test]
+    fn nodes_passed_over_and_replicas_moving_away_are_not_waited_for() {
+        let draining_two = status(vec![group(2, &[2, 3, 1], 3)]);
+        assert_eq!(led_elsewhere(&draining_two, &[2]), None);
+        let mut moving = group(2, &[2, 3, 1], 3);
+        moving.moving = Some(proto::ReplicaMoveInfo { from: 2, to: 4 });
+        assert_eq!(led_elsewhere(&status(vec![moving]), &[]), None);
+        let nobody = status(vec![group(2, &[2], 1)]);
+        assert_eq!(led_elsewhere(&nobody, &[2]), None, "no replica to wait for");
+    }
 }
