@@ -28,8 +28,8 @@ pub const STATE_CACHE_BYTES_MAX: u64 = 32 * 1024 * 1024;
 /// What an entry costs beyond its key and value bytes, in bytes (hash slot, pointers, lengths).
 const ENTRY_OVERHEAD_BYTES: u64 = 64;
 
-/// A cached record: its bytes, or the fact that the key holds none. `Bytes` takes over a committed
-/// value's buffer without copying it.
+/// A cached record: its bytes, or the fact that the key holds none. `Bytes` takes a committed
+/// value's buffer over without copying it.
 type Cached = Option<Bytes>;
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -163,8 +163,9 @@ impl StateCache {
     fn absorb(&self, writes: WriteBatch) {
         let mut inner = self.lock();
         for (key, value) in writes {
+            // Only a put moves a scan start: a delete leaves "no key before `first`" true (the
+            // next scan learns more).
             if value.is_some() {
-                // A delete leaves "no key before `first`" true (the next scan learns more).
                 for start in &mut inner.starts {
                     let within = key >= start.from && key < start.end;
                     if within && start.first.as_ref().is_none_or(|first| key < *first) {
@@ -173,7 +174,7 @@ impl StateCache {
                 }
             }
             if applies_reread(&key) {
-                inner.records.insert(key, value.map(Bytes::from));
+                inner.records.insert(key, value.map(exact));
             }
         }
     }
@@ -209,6 +210,13 @@ impl StateCache {
     }
 }
 
+/// `value` as cached bytes, holding no more memory than its length, which is what the cache's
+/// bound counts (encoders reserve ahead; a value built to its size is not copied).
+fn exact(mut value: Vec<u8>) -> Bytes {
+    value.shrink_to_fit();
+    Bytes::from(value)
+}
+
 /// The end of the record tag that `from` starts in (keys of one tag share their first byte), when
 /// `[from, to)` lies within it.
 fn tag_end(from: &[u8], to: &[u8]) -> Option<Vec<u8>> {
@@ -228,12 +236,12 @@ impl CachedState<'_> {
     fn load(&self, key: &[u8]) -> Result<Cached, StoreError> {
         if !applies_reread(key) {
             // Never cached (see `absorb`), so RocksDB has the only copy.
-            return Ok(self.state.get(key)?.map(Bytes::from));
+            return Ok(self.state.get(key)?.map(exact));
         }
         if let Some(cached) = self.cache.lock().records.get(key) {
             return Ok(cached.clone());
         }
-        let value: Cached = self.state.get(key)?.map(Bytes::from);
+        let value: Cached = self.state.get(key)?.map(exact);
         self.cache
             .lock()
             .records

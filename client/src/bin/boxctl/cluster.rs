@@ -194,6 +194,18 @@ pub struct WaitReadyArgs {
     balanced: bool,
 }
 
+/// Why a cluster is not ready yet (nor, with `balanced`, balanced), or None when it is.
+async fn waiting_for(
+    client: &Client,
+    status: &proto::ClusterStatusReply,
+    balanced: bool,
+) -> Option<String> {
+    match not_ready(status) {
+        None if balanced => unbalanced(client, status).await,
+        reason => reason,
+    }
+}
+
 /// Why a cluster is not ready yet, or None when it is.
 fn not_ready(status: &proto::ClusterStatusReply) -> Option<String> {
     if !status.bootstrapped {
@@ -296,10 +308,7 @@ pub async fn wait_ready(global: &Global, args: WaitReadyArgs) -> anyhow::Result<
     let mut last = String::new();
     loop {
         match client.cluster_status().await {
-            Ok(status) => match match not_ready(&status) {
-                None if args.balanced => unbalanced(&client, &status).await,
-                ready => ready,
-            } {
+            Ok(status) => match waiting_for(&client, &status, args.balanced).await {
                 None if !leaders_confirm(&client, &status, &mut last).await => {
                     last = format!("node {}: {last}", status.served_by);
                 }
