@@ -22,107 +22,22 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use boxoffice_statemachine::fixtures::{self, HOUR_MS};
 use boxoffice_statemachine::{
-    execute, Action, Command, CustomerId, EventId, HoldId, MemStore, Outcome, RequestId, Scope,
-    SeatId, Selection,
+    execute, Action, Command, CustomerId, MemStore, Outcome, RequestId, Scope, SeatId, Selection,
 };
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
-const EVENT: &str = "bench";
-const SECTIONS: u32 = 20;
-const ROWS: u32 = 50;
-const SEATS_PER_ROW: u32 = 50;
-const SEATS: u64 = (SECTIONS * ROWS * SEATS_PER_ROW) as u64;
-/// Seats are visited in the order `k * SEAT_STRIDE mod SEATS`: scattered, like buyers picking from a
-/// seat map, yet each seat exactly once (the stride is coprime with 50,000).
-const SEAT_STRIDE: u64 = 7_919;
-/// State time of the first measured command of a generation (the event is created at 0).
-const START_MS: u64 = HOUR_MS;
+mod onsale;
+
+use onsale::*;
+
 /// Most commands built ahead of one timed run.
 const CHUNK: u64 = 4_096;
-
-fn event_id() -> EventId {
-    EventId::new(EVENT).expect("valid event id")
-}
-
-/// The `k`-th seat of the scattered visiting order.
-fn seat(k: u64) -> SeatId {
-    let n = (k * SEAT_STRIDE % SEATS) as u32;
-    SeatId {
-        section: (n / (ROWS * SEATS_PER_ROW)) as u16,
-        row: (n / SEATS_PER_ROW % ROWS) as u16,
-        index: (n % SEATS_PER_ROW) as u16,
-    }
-}
-
-fn customer(n: u64) -> CustomerId {
-    CustomerId::new(format!("customer-{n}")).expect("valid customer id")
-}
-
-fn command(k: u64, action: Action) -> Command {
-    Command {
-        request_id: RequestId::new(format!("req-{k}")).expect("valid request id"),
-        at_ms: START_MS + k,
-        action,
-    }
-}
-
-fn hold(customer_number: u64, selection: Selection) -> Action {
-    Action::Hold {
-        event: event_id(),
-        customer: customer(customer_number),
-        selection,
-        ttl_ms: None,
-    }
-}
-
-/// A store holding just the freshly created bench event, on sale.
-fn fresh_event() -> MemStore {
-    let mut store = MemStore::new();
-    let create = Command {
-        request_id: RequestId::new("create").expect("valid request id"),
-        at_ms: 0,
-        action: Action::CreateEvent(fixtures::stadium(
-            EVENT,
-            SECTIONS as usize,
-            ROWS as usize,
-            SEATS_PER_ROW,
-            0,
-        )),
-    };
-    match execute(&mut store, &create).expect("the in-memory store never fails") {
-        Outcome::Accepted(_) => store,
-        Outcome::Rejected(r) => panic!("creating the bench event was rejected: {r:?}"),
-    }
-}
 
 /// `a`: one specific seat per command, every hold by a new customer.
 fn single_seat_hold(k: u64) -> Command {
     command(k, hold(k, Selection::Seats(vec![seat(k)])))
-}
-
-/// Customers of `hold_then_buy`: each buys 50,000 / 10,000 = 5 seats per event, below the limit of 8.
-const BUYERS: u64 = 10_000;
-
-/// `b`: even commands hold seat `k / 2`, odd ones buy that hold (holds are numbered from 1).
-fn hold_then_buy(k: u64) -> Command {
-    let pair = k / 2;
-    let buyer = pair % BUYERS;
-    let action = if k % 2 == 0 {
-        hold(buyer, Selection::Seats(vec![seat(pair)]))
-    } else {
-        Action::Buy {
-            hold: HoldId {
-                event: event_id(),
-                number: pair + 1,
-            },
-            customer: customer(buyer),
-            payment_reference: format!("pay-{pair}"),
-        }
-    };
-    command(k, action)
 }
 
 /// Seat pairs in one section (50 rows of 25 pairs).
