@@ -236,12 +236,16 @@ fn not_ready(status: &proto::ClusterStatusReply) -> Option<String> {
 /// of its replicas that is neither draining nor giving its replica up. A node that does not answer
 /// gets no leadership, so it is passed over as the balancer passes it over.
 async fn unbalanced(client: &Client, status: &proto::ClusterStatusReply) -> Option<String> {
-    let mut passed_over = Vec::new();
-    for node in &status.nodes {
-        if node.draining || client.cluster_status_at(&node.grpc_address).await.is_err() {
-            passed_over.push(node.node_id);
-        }
-    }
+    let view = match View::around(client, status.clone()).await {
+        Ok(view) => view,
+        Err(error) => return Some(error.to_string()),
+    };
+    let passed_over: Vec<u64> = status
+        .nodes
+        .iter()
+        .filter(|node| node.draining || !view.reachable(node.node_id))
+        .map(|node| node.node_id)
+        .collect();
     led_elsewhere(status, &passed_over)
 }
 
@@ -356,6 +360,11 @@ impl View {
             .cluster_status()
             .await
             .context("no node answered the cluster status")?;
+        View::around(client, base).await
+    }
+
+    /// `base` with the answer of every node it lists.
+    async fn around(client: &Client, base: proto::ClusterStatusReply) -> anyhow::Result<View> {
         let mut per_node = BTreeMap::new();
         let mut asks = Vec::new();
         for node in &base.nodes {
