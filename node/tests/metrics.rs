@@ -116,7 +116,8 @@ async fn every_node_reports_its_commands_and_its_groups() {
     // Every attempt the client made is timed and counted by its result, on the node that
     // answered it. A leader change while the holds ran makes the client try again elsewhere: those
     // extra attempts may only have ended in a routing or availability error.
-    let holds_by_result = total(&|s| s.prefixed("boxoffice_commands_total{operation=\"hold\","));
+    let hold_results = "boxoffice_commands_total{operation=\"hold\",";
+    let holds_by_result = total(&|s| s.prefixed(hold_results));
     assert_eq!(
         total(&|s| s.value("boxoffice_command_seconds_count{operation=\"hold\"}")),
         holds_by_result
@@ -140,7 +141,7 @@ async fn every_node_reports_its_commands_and_its_groups() {
         scrapes
             .values()
             .flat_map(|s| s.samples.iter())
-            .filter(|(name, _)| name.starts_with("boxoffice_commands_total{operation=\"hold\","))
+            .filter(|(name, _)| name.starts_with(hold_results))
             .collect::<Vec<_>>()
     );
 
