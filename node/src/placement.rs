@@ -112,7 +112,7 @@ pub(crate) async fn propose_here(
         at_ms: SystemClock.now_ms(),
         action,
     };
-    match raft.client_write(Proposal::Tickets(vec![command])).await {
+    match raft.client_write(Proposal::tickets(&[command])).await {
         Ok(written) => written
             .data
             .into_tickets()

@@ -24,6 +24,18 @@ fn log_id(index: u64) -> LogIdOf<TypeConfig> {
 
 /// Proposals of up to 5 commands: create a club, then GA holds by 40 customers, each bought.
 fn proposals() -> Vec<Proposal> {
+    commands().chunks(5).map(Proposal::tickets).collect()
+}
+
+/// The same commands in entries as builds before 2026-11-29 wrote them.
+fn proposals_as_lists() -> Vec<Proposal> {
+    commands()
+        .chunks(5)
+        .map(|c| Proposal::TicketList(c.to_vec()))
+        .collect()
+}
+
+fn commands() -> Vec<Command> {
     let ev = EventId::new("club").unwrap();
     let mut commands = vec![Action::CreateEvent(fixtures::club("club"))];
     for c in 0..40 {
@@ -37,7 +49,7 @@ fn proposals() -> Vec<Proposal> {
             ttl_ms: None,
         });
     }
-    let commands: Vec<Command> = commands
+    commands
         .into_iter()
         .enumerate()
         .map(|(i, action)| Command {
@@ -45,10 +57,6 @@ fn proposals() -> Vec<Proposal> {
             at_ms: 1_000 + i as u64,
             action,
         })
-        .collect();
-    commands
-        .chunks(5)
-        .map(|c| Proposal::Tickets(c.to_vec()))
         .collect()
 }
 
@@ -71,13 +79,8 @@ async fn raft_apply_matches_the_pure_state_machine_and_snapshots_transfer() {
     apply(&mut leader, &proposals).await;
 
     let mut memory = MemStore::new();
-    for proposal in &proposals {
-        let Proposal::Tickets(commands) = proposal else {
-            unreachable!("only ticketing proposals here")
-        };
-        for command in commands {
-            execute(&mut memory, command).unwrap();
-        }
+    for command in commands() {
+        execute(&mut memory, &command).unwrap();
     }
     let audit = invariants::check(leader.state()).unwrap();
     assert_eq!(audit.counts.held, 10, "the Pit has 10 places: 10 holds won");
@@ -99,4 +102,19 @@ async fn raft_apply_matches_the_pure_state_machine_and_snapshots_transfer() {
     );
     assert_eq!(follower.applied_state().await.unwrap().0, applied);
     invariants::check(follower.state()).unwrap();
+}
+
+#[tokio::test]
+async fn entries_written_as_command_lists_apply_as_encoded_ones() {
+    let encoded_dir = tempfile::tempdir().unwrap();
+    let mut encoded = StateMachine::new(NodeStorage::open(encoded_dir.path()).unwrap(), 1);
+    apply(&mut encoded, &proposals()).await;
+    let lists_dir = tempfile::tempdir().unwrap();
+    let mut lists = StateMachine::new(NodeStorage::open(lists_dir.path()).unwrap(), 1);
+    apply(&mut lists, &proposals_as_lists()).await;
+    assert_eq!(
+        snapshot::state_hash(lists.state()).unwrap(),
+        snapshot::state_hash(encoded.state()).unwrap()
+    );
+    assert_eq!(invariants::check(lists.state()).unwrap().counts.held, 10);
 }

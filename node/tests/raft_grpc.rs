@@ -33,7 +33,7 @@ fn command(id: String, at_ms: u64, action: Action) -> Command {
 }
 
 fn create(event: &str) -> Proposal {
-    Proposal::Tickets(vec![command(
+    Proposal::tickets(&[command(
         format!("create-{event}"),
         1_000,
         Action::CreateEvent(fixtures::club(event)),
@@ -51,7 +51,7 @@ fn ga_hold(event: &str, i: u64) -> Proposal {
         },
         ttl_ms: None,
     };
-    Proposal::Tickets(vec![command(format!("{event}-hold-{i}"), 2_000 + i, hold)])
+    Proposal::tickets(&[command(format!("{event}-hold-{i}"), 2_000 + i, hold)])
 }
 
 async fn accepted(cluster: &LocalCluster, group: u64, proposal: Proposal) -> bool {

@@ -11,6 +11,7 @@ pub mod proposer;
 pub mod quiesce;
 pub mod read_barrier;
 pub mod state_machine;
+pub mod tickets;
 pub mod transport;
 
 use std::fmt;
@@ -20,6 +21,7 @@ use boxoffice_statemachine::{codec, Command, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{MetaCommand, MetaOutcome};
+pub use tickets::{EncodedTickets, TicketsBuilder};
 
 /// Runs `work`, which holds its thread for long (a whole-state scan: an audit, a snapshot built or
 /// installed), without holding up the tasks queued behind it on this worker: on a multi-threaded
@@ -36,19 +38,45 @@ pub fn whole_state_work<T>(work: impl FnOnce() -> T) -> T {
 /// What one Raft entry carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Proposal {
-    /// For a data group: ticketing commands, applied in order.
-    Tickets(Vec<Command>),
+    /// For a data group: ticketing commands, applied in order, as builds before 2026-11-29 wrote
+    /// them (decoded with the entry). Still read, so that such a log applies; no longer written.
+    TicketList(Vec<Command>),
     /// For a data group: the leader's clock, committed so a read that follows answers at this time
     /// (state time moves forward to it; nothing else changes).
     TimeStamp { at_ms: u64 },
     /// For the meta group: a change to the cluster map.
     Cluster(MetaCommand),
+    /// For a data group: ticketing commands, applied in order, encoded once by the proposer.
+    Tickets(EncodedTickets),
+}
+
+impl Proposal {
+    /// An entry of ticketing `commands`.
+    pub fn tickets(commands: &[Command]) -> Proposal {
+        Proposal::Tickets(EncodedTickets::encode(commands))
+    }
+
+    /// The ticketing commands of the entry, `None` for another kind; corrupt bytes are an
+    /// `InvalidData` I/O error for openraft.
+    pub fn ticket_commands(&self) -> Result<Option<Vec<Command>>, io::Error> {
+        match self {
+            Proposal::Tickets(tickets) => tickets
+                .decode()
+                .map(Some)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
+            Proposal::TicketList(commands) => Ok(Some(commands.clone())),
+            Proposal::TimeStamp { .. } | Proposal::Cluster(_) => Ok(None),
+        }
+    }
 }
 
 impl fmt::Display for Proposal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Proposal::Tickets(commands) => write!(f, "{} ticketing command(s)", commands.len()),
+            Proposal::Tickets(tickets) => write!(f, "{} ticketing command(s)", tickets.count()),
+            Proposal::TicketList(commands) => {
+                write!(f, "{} ticketing command(s)", commands.len())
+            }
             Proposal::TimeStamp { at_ms } => write!(f, "time stamp {at_ms} ms"),
             Proposal::Cluster(command) => write!(f, "cluster map change {command:?}"),
         }

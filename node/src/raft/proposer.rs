@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use boxoffice_statemachine::{codec, Action, Command, Outcome, RequestId};
+use boxoffice_statemachine::{Action, Command, Outcome, RequestId};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::read_barrier::ReadBarrier;
 use super::transport::GroupRaft;
-use super::Proposal;
+use super::{Proposal, TicketsBuilder};
 
 /// Bounds of one group's proposer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,16 +255,6 @@ impl Proposer {
     }
 }
 
-/// Bytes a waiting command adds to a Raft entry (a time stamp adds none beyond its batch's).
-fn encoded_size(pending: &Pending) -> usize {
-    match pending {
-        Pending::Command {
-            request_id, action, ..
-        } => request_id.as_str().len() + codec::encode(action).len() + 16,
-        Pending::TimeStamp { .. } => 0,
-    }
-}
-
 /// openraft refuses writes from a leader whose last quorum acknowledgement is older than its lease
 /// (the longest election timeout). A quiet group sends no heartbeats, so its leader's lease lapses
 /// while idle: before writing, a leader whose acknowledgement is older than half the lease renews it
@@ -302,25 +292,15 @@ async fn run(
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
-        // Take what is already waiting, up to the batch bounds; never wait for more.
-        let mut bytes = encoded_size(&first);
-        let mut batch = vec![first];
-        while batch.len() < limits.batch_commands_max && bytes < limits.batch_bytes_max {
-            match waiting.try_recv() {
-                Ok(next) => {
-                    bytes += encoded_size(&next);
-                    batch.push(next);
-                }
-                Err(_) => break,
-            }
-        }
+        // Take what is already waiting, up to the batch bounds; never wait for more. Each command
+        // is encoded here, once: the entry carries these bytes to the log and to every follower.
         let at_ms = clock.now_ms();
         let metrics = crate::metrics::metrics();
-        metrics.entry_commands.observe(batch.len() as f64);
-        let mut commands = Vec::with_capacity(batch.len());
-        let mut replies = Vec::with_capacity(batch.len());
+        let mut tickets = TicketsBuilder::default();
+        let mut replies = Vec::new();
         let mut stamped = Vec::new();
-        for pending in batch {
+        let mut next = Some(first);
+        while let Some(pending) = next.take() {
             match pending {
                 Pending::Command {
                     request_id,
@@ -331,7 +311,7 @@ async fn run(
                     metrics
                         .proposer_wait_seconds
                         .observe(queued.elapsed().as_secs_f64());
-                    commands.push(Command {
+                    tickets.push(&Command {
                         request_id,
                         at_ms,
                         action,
@@ -340,13 +320,20 @@ async fn run(
                 }
                 Pending::TimeStamp { reply } => stamped.push(reply),
             }
+            let packed = replies.len() + stamped.len();
+            if packed < limits.batch_commands_max && tickets.bytes() < limits.batch_bytes_max {
+                next = waiting.try_recv().ok();
+            }
         }
+        metrics
+            .entry_commands
+            .observe((replies.len() + stamped.len()) as f64);
         // Commands carry the clock reading in their stamps; time stamps alone need an entry of
         // their own.
-        let proposal = if commands.is_empty() {
+        let proposal = if tickets.count() == 0 {
             Proposal::TimeStamp { at_ms }
         } else {
-            Proposal::Tickets(commands)
+            Proposal::Tickets(tickets.finish())
         };
         let raft = raft.clone();
         let commit_latency_us = commit_latency_us.clone();

@@ -260,20 +260,24 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let log_id = entry.log_id();
             let outcomes = match &entry.payload {
                 EntryPayload::Blank => ProposalOutcomes::default(),
-                EntryPayload::Normal(Proposal::Tickets(commands)) if self.meta.is_none() => {
-                    let mut outcomes = Vec::with_capacity(commands.len());
-                    for command in commands {
-                        let applied = apply(&txn, command).map_err(io::Error::other)?;
-                        txn.absorb(applied.writes);
-                        outcomes.push(applied.outcome);
+                EntryPayload::Normal(
+                    proposal @ (Proposal::Tickets(_) | Proposal::TicketList(_)),
+                ) => {
+                    let commands = proposal.ticket_commands()?.unwrap_or_default();
+                    if self.meta.is_none() {
+                        let mut outcomes = Vec::with_capacity(commands.len());
+                        for command in &commands {
+                            let applied = apply(&txn, command).map_err(io::Error::other)?;
+                            txn.absorb(applied.writes);
+                            outcomes.push(applied.outcome);
+                        }
+                        ProposalOutcomes::Tickets(outcomes)
+                    } else {
+                        let refusal = Outcome::Rejected(Rejection::InvalidRequest {
+                            reason: "group 0 holds the cluster map, not events".into(),
+                        });
+                        ProposalOutcomes::Tickets(vec![refusal; commands.len()])
                     }
-                    ProposalOutcomes::Tickets(outcomes)
-                }
-                EntryPayload::Normal(Proposal::Tickets(commands)) => {
-                    let refusal = Outcome::Rejected(Rejection::InvalidRequest {
-                        reason: "group 0 holds the cluster map, not events".into(),
-                    });
-                    ProposalOutcomes::Tickets(vec![refusal; commands.len()])
                 }
                 EntryPayload::Normal(Proposal::TimeStamp { at_ms }) => {
                     if self.meta.is_none() {

@@ -169,8 +169,6 @@ impl GroupState {
         self.group
     }
 
-    /// Adds the state machine's `writes` to a RocksDB batch, so that they commit atomically with
-    /// whatever else the caller puts in it (the Raft applied index, for one).
     /// A consistent point-in-time view of the group's state, for queries that read many keys
     /// while the group keeps applying.
     pub fn reader(&self) -> GroupReader<'_> {
@@ -180,6 +178,8 @@ impl GroupState {
         }
     }
 
+    /// Adds the state machine's `writes` to a RocksDB batch, so that they commit atomically with
+    /// whatever else the caller puts in it (the Raft applied index, for one).
     pub fn stage(&self, writes: &WriteBatch, batch: &mut rocksdb::WriteBatch) {
         let cf = self.storage.cf(CF_STATE);
         // One buffer for every prefixed key: the batch copies each key in.
