@@ -1,7 +1,7 @@
 //! The leader's expiry sweeper: while this node leads a group, it proposes `Expire` commands on a
-//! timer when the group's earliest hold expiry has passed, and again at once while a sweep reports
-//! more expired holds, so holds return to sale without client traffic (and idle groups write
-//! nothing).
+//! timer when the group's earliest hold expiry has passed, and again, after a wait as long as the
+//! last sweep took, while a sweep reports more expired holds, so holds return to sale without
+//! client traffic (and idle groups write nothing), and buyers keep their share of the group.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,9 +18,15 @@ use crate::storage::GroupState;
 /// Holds one sweep releases (the state machine allows up to `limits::EXPIRE_BATCH_MAX`). A group
 /// applies one command at a time, so a sweep delays the customer commands queued behind it: 256
 /// single-seat holds apply in a few milliseconds, where 4,096 held a storm's holds and buys up for
-/// a tenth of a second. More sweeps follow at once while holds remain.
+/// a tenth of a second. More sweeps follow while holds remain.
 const SWEEP_HOLDS_MAX: u32 = 256;
 const _: () = assert!(SWEEP_HOLDS_MAX >= 1 && SWEEP_HOLDS_MAX <= EXPIRE_BATCH_MAX);
+
+/// After a sweep that leaves expired holds behind, the sweeper waits this many times as long as
+/// the sweep took (proposed to applied) before the next: sweeping takes at most 1 / (1 + this) of
+/// the time, and the commands of buyers, who go on buying while a storm of holds expires, the
+/// rest. The busier the group, the longer a sweep takes and the longer the wait.
+const SWEEP_WAIT_PER_SWEEP_TIME: u32 = 1;
 
 /// Counters of one group's sweeper.
 #[derive(Debug, Default)]
@@ -98,6 +104,7 @@ pub fn start_sweeper(sweeper: Sweeper) -> JoinHandle<()> {
                 let sweep = Action::Expire {
                     holds_max: SWEEP_HOLDS_MAX,
                 };
+                let proposed = tokio::time::Instant::now();
                 match proposer.propose(id, sweep).await {
                     Ok(Committed {
                         outcome: Outcome::Accepted(Effect::Expired { holds, more }),
@@ -113,6 +120,7 @@ pub fn start_sweeper(sweeper: Sweeper) -> JoinHandle<()> {
                         if !more {
                             break;
                         }
+                        tokio::time::sleep(proposed.elapsed() * SWEEP_WAIT_PER_SWEEP_TIME).await;
                     }
                     // Lost leadership, overloaded or stopped: try again on the next tick.
                     _ => break,
