@@ -96,36 +96,94 @@ pub fn start_sweeper(sweeper: Sweeper) -> JoinHandle<()> {
             if !due {
                 continue;
             }
-            loop {
+            drain(|| {
                 sequence += 1;
                 // Unique per group, node, start and sweep.
-                let id = format!("expire:{group}:{node_id}:{started}:{sequence}");
-                let Ok(id) = RequestId::new(id) else { break };
-                let sweep = Action::Expire {
-                    holds_max: SWEEP_HOLDS_MAX,
-                };
-                let proposed = tokio::time::Instant::now();
-                match proposer.propose(id, sweep).await {
-                    Ok(Committed {
-                        outcome: Outcome::Accepted(Effect::Expired { holds, more }),
-                        ..
-                    }) => {
-                        stats.sweeps.fetch_add(1, Ordering::Relaxed);
-                        stats
-                            .holds_expired
-                            .fetch_add(u64::from(holds), Ordering::Relaxed);
-                        crate::metrics::metrics()
-                            .holds_expired_total
-                            .inc_by(u64::from(holds));
-                        if !more {
-                            break;
+                let id = RequestId::new(format!("expire:{group}:{node_id}:{started}:{sequence}"));
+                let (proposer, stats) = (&proposer, &stats);
+                async move {
+                    let sweep = Action::Expire {
+                        holds_max: SWEEP_HOLDS_MAX,
+                    };
+                    match proposer.propose(id.ok()?, sweep).await {
+                        Ok(Committed {
+                            outcome: Outcome::Accepted(Effect::Expired { holds, more }),
+                            ..
+                        }) => {
+                            stats.sweeps.fetch_add(1, Ordering::Relaxed);
+                            stats
+                                .holds_expired
+                                .fetch_add(u64::from(holds), Ordering::Relaxed);
+                            crate::metrics::metrics()
+                                .holds_expired_total
+                                .inc_by(u64::from(holds));
+                            Some(more)
                         }
-                        tokio::time::sleep(proposed.elapsed() * SWEEP_WAIT_PER_SWEEP_TIME).await;
+                        // Lost leadership, overloaded or stopped: try again on the next tick.
+                        _ => None,
                     }
-                    // Lost leadership, overloaded or stopped: try again on the next tick.
-                    _ => break,
                 }
-            }
+            })
+            .await;
         }
     })
+}
+
+/// Runs `sweep` until it reports no more expired holds (`Some(false)`) or fails (`None`), waiting
+/// after each sweep that leaves holds behind [`SWEEP_WAIT_PER_SWEEP_TIME`] times as long as it took.
+async fn drain<Sweep, Swept>(mut sweep: Sweep)
+where
+    Sweep: FnMut() -> Swept,
+    Swept: std::future::Future<Output = Option<bool>>,
+{
+    loop {
+        let proposed = tokio::time::Instant::now();
+        match sweep().await {
+            Some(true) => {
+                tokio::time::sleep(proposed.elapsed() * SWEEP_WAIT_PER_SWEEP_TIME).await;
+            }
+            Some(false) | None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    /// A sweep that takes `took` and leaves holds behind `remaining` more times.
+    fn sweeps(
+        took: Duration,
+        mut remaining: u32,
+    ) -> impl FnMut() -> futures_util::future::BoxFuture<'static, Option<bool>> {
+        move || {
+            let more = remaining > 0;
+            remaining = remaining.saturating_sub(1);
+            Box::pin(async move {
+                tokio::time::sleep(took).await;
+                Some(more)
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_that_leaves_holds_behind_is_followed_by_a_wait_as_long_as_it_took() {
+        let started = Instant::now();
+        // Three sweeps of 10 ms, the first two leaving holds behind: 10 + 10, 10 + 10, 10.
+        drain(sweeps(Duration::from_millis(10), 2)).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_sweep_ends_the_drain_at_once() {
+        let started = Instant::now();
+        drain(|| async {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            None
+        })
+        .await;
+        assert_eq!(started.elapsed(), Duration::from_millis(10));
+    }
 }
