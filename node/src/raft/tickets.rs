@@ -93,6 +93,7 @@ impl TicketsBuilder {
         self.commands.len()
     }
 
+    /// The entry's commands, in the order they were pushed.
     pub fn finish(self) -> EncodedTickets {
         EncodedTickets {
             count: self.count,
