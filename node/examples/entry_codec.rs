@@ -1,9 +1,10 @@
 //! Counts what carrying ticketing commands through the Raft log costs in a 3-replica group: each
 //! entry packed by the proposer, encoded for the leader's log, read back from it and encoded for
 //! the appends to two followers, decoded from those appends and encoded again for the followers'
-//! logs, read back from all three logs and its commands handed to apply. `encoded` carries the commands as the proposer
-//! writes them (`Proposal::Tickets`, encoded once); `lists` as builds before 2026-11-29 did
-//! (`Proposal::TicketList`, with the proposer's former sizing encode of every action).
+//! logs, read back from all three logs and its commands handed to apply. `encoded` carries the
+//! commands as the proposer writes them (`Proposal::Tickets`, encoded once); `lists` as builds
+//! before 2026-11-29 did (`Proposal::TicketList`, with the proposer's former sizing encode of every
+//! action).
 //!
 //! Under `valgrind --tool=callgrind` the count is the same on every run, whatever else the machine
 //! is doing (docs/benchmarks.md, "Counting instructions"):
@@ -14,7 +15,7 @@
 //! valgrind --tool=callgrind target/release/examples/entry_codec lists 1000
 //! ```
 
-use boxoffice_node::raft::{Proposal, TicketsBuilder, TypeConfig};
+use boxoffice_node::raft::{Proposal, TicketsBuilder, TypeConfig, RAFT_RECORD_BYTES_MAX};
 use boxoffice_statemachine::{
     codec, Action, Command, CustomerId, EventId, RequestId, SeatId, Selection,
 };
@@ -24,8 +25,6 @@ use openraft::vote::RaftLeaderIdExt;
 
 /// Commands in one entry: about what the proposer packs in a storm (docs/benchmarks.md).
 const COMMANDS_PER_ENTRY: u64 = 32;
-/// Largest record decoded, as the node allows.
-const RECORD_BYTES_MAX: usize = 256 * 1024 * 1024;
 const FOLLOWERS: usize = 2;
 
 /// The `k`-th single-seat hold of a storm.
@@ -65,7 +64,7 @@ fn propose(commands: Vec<Command>, encoded: bool) -> Proposal {
 }
 
 fn read(bytes: &[u8]) -> EntryOf<TypeConfig> {
-    codec::decode(bytes, RECORD_BYTES_MAX).expect("an entry just encoded decodes")
+    codec::decode(bytes, RAFT_RECORD_BYTES_MAX).expect("an entry just encoded decodes")
 }
 
 /// The commands apply gets from an entry read back from a log.
@@ -102,8 +101,8 @@ fn main() {
         for _ in 0..FOLLOWERS {
             // openraft's replication reads the entries it sends from the leader's log.
             let append = codec::encode(&vec![read(&logs[0])]);
-            let received: Vec<EntryOf<TypeConfig>> =
-                codec::decode(&append, RECORD_BYTES_MAX).expect("an append just encoded decodes");
+            let received: Vec<EntryOf<TypeConfig>> = codec::decode(&append, RAFT_RECORD_BYTES_MAX)
+                .expect("an append just encoded decodes");
             logs.push(codec::encode(&received[0]));
         }
         for log in &logs {

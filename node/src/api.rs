@@ -545,8 +545,8 @@ impl ApiService {
         }
     }
 
-    /// A waiting-room join, with the rank this node draws for the customer.
-    /// A waiting-room join, ranked here, then submitted; every failure is logged once.
+    /// A waiting-room join, with the rank this node draws for the customer, submitted; every
+    /// failure is logged once.
     async fn join(&self, join: proto::JoinQueueRequest) -> Result<proto::CommandReply, ApiError> {
         let ranked = self.rank(join).inspect_err(log_failure)?;
         self.submit(Request::new(ranked), None).await

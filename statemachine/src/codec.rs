@@ -26,6 +26,12 @@ pub enum CodecError {
 pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.push(FORMAT_VERSION);
+    append(value, out)
+}
+
+/// `out ++ postcard(value)`, without a format version: for a value inside a container that carries
+/// one.
+pub fn append<T: Serialize + ?Sized>(value: &T, out: Vec<u8>) -> Vec<u8> {
     // Serializing plain data into a Vec cannot fail: postcard only errors on a full fixed buffer.
     postcard::to_extend(value, out).expect("postcard encoding into a Vec is infallible")
 }

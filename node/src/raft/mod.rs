@@ -55,19 +55,6 @@ impl Proposal {
     pub fn tickets(commands: &[Command]) -> Proposal {
         Proposal::Tickets(EncodedTickets::encode(commands))
     }
-
-    /// The ticketing commands of the entry, `None` for another kind; corrupt bytes are an
-    /// `InvalidData` I/O error for openraft.
-    pub fn ticket_commands(&self) -> Result<Option<Vec<Command>>, io::Error> {
-        match self {
-            Proposal::Tickets(tickets) => tickets
-                .decode()
-                .map(Some)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e)),
-            Proposal::TicketList(commands) => Ok(Some(commands.clone())),
-            Proposal::TimeStamp { .. } | Proposal::Cluster(_) => Ok(None),
-        }
-    }
 }
 
 impl fmt::Display for Proposal {
@@ -112,7 +99,7 @@ openraft::declare_raft_types!(
 );
 
 /// Largest Raft record (entry, vote, snapshot) we agree to decode, in bytes.
-const RAFT_RECORD_BYTES_MAX: usize = 256 * 1024 * 1024;
+pub const RAFT_RECORD_BYTES_MAX: usize = 256 * 1024 * 1024;
 
 /// Encodes a Raft record with the project's versioned encoding.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {

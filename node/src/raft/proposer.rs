@@ -299,6 +299,8 @@ async fn run(
         let mut tickets = TicketsBuilder::default();
         let mut replies = Vec::new();
         let mut stamped = Vec::new();
+        // Commands and time stamps taken for this entry.
+        let mut packed = 0usize;
         let mut next = Some(first);
         while let Some(pending) = next.take() {
             match pending {
@@ -320,14 +322,12 @@ async fn run(
                 }
                 Pending::TimeStamp { reply } => stamped.push(reply),
             }
-            let packed = replies.len() + stamped.len();
+            packed += 1;
             if packed < limits.batch_commands_max && tickets.bytes() < limits.batch_bytes_max {
                 next = waiting.try_recv().ok();
             }
         }
-        metrics
-            .entry_commands
-            .observe((replies.len() + stamped.len()) as f64);
+        metrics.entry_commands.observe(packed as f64);
         // Commands carry the clock reading in their stamps; time stamps alone need an entry of
         // their own.
         let proposal = if tickets.count() == 0 {

@@ -12,7 +12,9 @@
 use std::io::{self, Cursor};
 use std::sync::{Arc, Mutex};
 
-use boxoffice_statemachine::{apply, snapshot, stamp_time, Outcome, Rejection, Store, Txn};
+use boxoffice_statemachine::{
+    apply, snapshot, stamp_time, Command, Outcome, Rejection, Store, Txn,
+};
 use futures_util::{Stream, TryStreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::entry::RaftEntry;
@@ -234,6 +236,30 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     }
 }
 
+impl StateMachine {
+    /// Applies an entry's ticketing `commands` in order onto `txn`, each seeing the writes of those
+    /// before it; group 0 refuses every one (it holds the cluster map, not events).
+    fn apply_tickets<S: Store + ?Sized>(
+        &self,
+        txn: &mut Txn<'_, S>,
+        commands: &[Command],
+    ) -> Result<ProposalOutcomes, io::Error> {
+        if self.meta.is_some() {
+            let refusal = Outcome::Rejected(Rejection::InvalidRequest {
+                reason: "group 0 holds the cluster map, not events".into(),
+            });
+            return Ok(ProposalOutcomes::Tickets(vec![refusal; commands.len()]));
+        }
+        let mut outcomes = Vec::with_capacity(commands.len());
+        for command in commands {
+            let applied = apply(&*txn, command).map_err(io::Error::other)?;
+            txn.absorb(applied.writes);
+            outcomes.push(applied.outcome);
+        }
+        Ok(ProposalOutcomes::Tickets(outcomes))
+    }
+}
+
 impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotData = Cursor<Vec<u8>>;
     type SnapshotBuilder = Self;
@@ -260,24 +286,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let log_id = entry.log_id();
             let outcomes = match &entry.payload {
                 EntryPayload::Blank => ProposalOutcomes::default(),
-                EntryPayload::Normal(
-                    proposal @ (Proposal::Tickets(_) | Proposal::TicketList(_)),
-                ) => {
-                    let commands = proposal.ticket_commands()?.unwrap_or_default();
-                    if self.meta.is_none() {
-                        let mut outcomes = Vec::with_capacity(commands.len());
-                        for command in &commands {
-                            let applied = apply(&txn, command).map_err(io::Error::other)?;
-                            txn.absorb(applied.writes);
-                            outcomes.push(applied.outcome);
-                        }
-                        ProposalOutcomes::Tickets(outcomes)
-                    } else {
-                        let refusal = Outcome::Rejected(Rejection::InvalidRequest {
-                            reason: "group 0 holds the cluster map, not events".into(),
-                        });
-                        ProposalOutcomes::Tickets(vec![refusal; commands.len()])
-                    }
+                EntryPayload::Normal(Proposal::Tickets(tickets)) => {
+                    let commands = tickets
+                        .decode()
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                    self.apply_tickets(&mut txn, &commands)?
+                }
+                EntryPayload::Normal(Proposal::TicketList(commands)) => {
+                    self.apply_tickets(&mut txn, commands)?
                 }
                 EntryPayload::Normal(Proposal::TimeStamp { at_ms }) => {
                     if self.meta.is_none() {

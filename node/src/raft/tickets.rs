@@ -5,7 +5,7 @@
 //! the commands themselves, the leader would encode them once for its log and once for each
 //! follower, and each follower would decode and re-encode them before applying.
 
-use boxoffice_statemachine::codec::CodecError;
+use boxoffice_statemachine::codec::{self, CodecError};
 use boxoffice_statemachine::Command;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -76,10 +76,7 @@ pub struct TicketsBuilder {
 impl TicketsBuilder {
     /// Appends `command`.
     pub fn push(&mut self, command: &Command) {
-        let commands = std::mem::take(&mut self.commands);
-        // Serializing plain data into a Vec cannot fail: postcard only errors on a full fixed buffer.
-        self.commands = postcard::to_extend(command, commands)
-            .expect("postcard encoding into a Vec is infallible");
+        self.commands = codec::append(command, std::mem::take(&mut self.commands));
         self.count += 1;
     }
 
