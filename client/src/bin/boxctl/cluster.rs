@@ -194,16 +194,24 @@ pub struct WaitReadyArgs {
     balanced: bool,
 }
 
-/// Why a cluster is not ready yet (nor, with `balanced`, balanced), or None when it is.
+/// Why a cluster is not ready yet (nor, with `balanced`, balanced), or None when it is: every node
+/// is asked once, and the leader each group names must see itself as its leader.
 async fn waiting_for(
     client: &Client,
     status: &proto::ClusterStatusReply,
     balanced: bool,
 ) -> Option<String> {
-    match not_ready(status) {
-        None if balanced => unbalanced(client, status).await,
-        reason => reason,
+    if let Some(reason) = not_ready(status) {
+        return Some(reason);
     }
+    let view = match View::around(client, status.clone()).await {
+        Ok(view) => view,
+        Err(error) => return Some(error.to_string()),
+    };
+    if let Some(reason) = unconfirmed_leader(&view) {
+        return Some(reason);
+    }
+    balanced.then(|| unbalanced(&view)).flatten()
 }
 
 /// Why a cluster is not ready yet, or None when it is.
@@ -235,11 +243,8 @@ fn not_ready(status: &proto::ClusterStatusReply) -> Option<String> {
 /// Which data group, if any, is not led by the replica the leader balancer hands it to: the first
 /// of its replicas that is neither draining nor giving its replica up. A node that does not answer
 /// gets no leadership, so it is passed over as the balancer passes it over.
-async fn unbalanced(client: &Client, status: &proto::ClusterStatusReply) -> Option<String> {
-    let view = match View::around(client, status.clone()).await {
-        Ok(view) => view,
-        Err(error) => return Some(error.to_string()),
-    };
+fn unbalanced(view: &View) -> Option<String> {
+    let status = &view.base;
     let passed_over: Vec<u64> = status
         .nodes
         .iter()
@@ -268,54 +273,33 @@ fn led_elsewhere(status: &proto::ClusterStatusReply, passed_over: &[u64]) -> Opt
     })
 }
 
-/// True when the leader every group names also sees itself as that group's leader (a restarted
-/// node may still name the leader of before its restart).
-async fn leaders_confirm(
-    client: &Client,
-    status: &proto::ClusterStatusReply,
-    why: &mut String,
-) -> bool {
-    let mut views: HashMap<u64, Option<proto::ClusterStatusReply>> = HashMap::new();
-    for group in &status.groups {
-        let Some(leader) = group.leader_id else {
-            return false;
-        };
-        if let std::collections::hash_map::Entry::Vacant(slot) = views.entry(leader) {
-            let address = status
-                .nodes
-                .iter()
-                .find(|n| n.node_id == leader)
-                .map(|n| n.grpc_address.clone())
-                .unwrap_or_default();
-            slot.insert(client.cluster_status_at(&address).await.ok());
-        }
-        let confirmed = views
+/// The first group whose named leader does not see itself as its leader (a restarted node may
+/// still name the leader of before its restart), or None.
+fn unconfirmed_leader(view: &View) -> Option<String> {
+    view.base.groups.iter().find_map(|group| {
+        let leader = group.leader_id?;
+        let confirmed = view
+            .per_node
             .get(&leader)
-            .and_then(Option::as_ref)
-            .and_then(|v| v.groups.iter().find(|g| g.group == group.group))
+            .and_then(|answer| answer.as_ref().ok())
+            .and_then(|own| own.groups.iter().find(|g| g.group == group.group))
             .is_some_and(|g| g.leader_id == Some(leader));
-        if !confirmed {
-            *why = format!(
+        (!confirmed).then(|| {
+            format!(
                 "group {}: node {leader} is named leader but does not confirm it yet",
                 group.group
-            );
-            return false;
-        }
-    }
-    true
+            )
+        })
+    })
 }
 
 pub async fn wait_ready(global: &Global, args: WaitReadyArgs) -> anyhow::Result<Exit> {
     let client = global.client()?;
     let started = Instant::now();
     let limit = Duration::from_secs(args.timeout_s);
-    let mut last = String::new();
     loop {
-        match client.cluster_status().await {
+        let last = match client.cluster_status().await {
             Ok(status) => match waiting_for(&client, &status, args.balanced).await {
-                None if !leaders_confirm(&client, &status, &mut last).await => {
-                    last = format!("node {}: {last}", status.served_by);
-                }
                 None => {
                     if global.json {
                         println!(
@@ -332,10 +316,10 @@ pub async fn wait_ready(global: &Global, args: WaitReadyArgs) -> anyhow::Result<
                     }
                     return Ok(Exit::Ok);
                 }
-                Some(reason) => last = format!("node {}: {reason}", status.served_by),
+                Some(reason) => format!("node {}: {reason}", status.served_by),
             },
-            Err(error) => last = error.to_string(),
-        }
+            Err(error) => error.to_string(),
+        };
         if started.elapsed() >= limit {
             bail!(
                 "the cluster was not ready after {} s: {last}",
