@@ -21,13 +21,13 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "../../statemachine/benches/onsale/mod.rs"]
-#[allow(dead_code)] // the on-sale's in-memory store is not used here
+#[allow(dead_code)] // the on-sale's in-memory store (`fresh_event`) is not used here
 mod onsale;
 
 use boxoffice_node::raft::state_machine::StateMachine;
 use boxoffice_node::raft::{Proposal, TypeConfig};
 use boxoffice_node::storage::NodeStorage;
-use boxoffice_statemachine::{fixtures, Action, Command, RequestId};
+use boxoffice_statemachine::Command;
 use openraft::alias::{EntryOf, LogIdOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::RaftStateMachine;
@@ -61,33 +61,14 @@ fn apply_all(
 }
 
 fn main() {
-    let pairs: u64 = match std::env::args().nth(1) {
-        Some(text) => text.parse().expect("the argument is a number of pairs"),
-        None => 5_000,
-    };
-    assert!(
-        pairs <= onsale::SEATS,
-        "at most {} pairs: one per seat",
-        onsale::SEATS
-    );
+    let pairs = onsale::pairs_from_args();
     let dir = tempfile::tempdir().expect("a temporary directory");
     let storage = NodeStorage::open(dir.path()).expect("open RocksDB");
     let mut machine = StateMachine::new(storage, 1);
-    let create = Command {
-        request_id: RequestId::new("create").expect("valid request id"),
-        at_ms: 0,
-        action: Action::CreateEvent(fixtures::stadium(
-            onsale::EVENT,
-            onsale::SECTIONS as usize,
-            onsale::ROWS as usize,
-            onsale::SEATS_PER_ROW,
-            0,
-        )),
-    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a Tokio runtime");
-    let created = futures_util::stream::iter([Ok((entry(1, &[create]), None))]);
+    let created = futures_util::stream::iter([Ok((entry(1, &[onsale::create_event()]), None))]);
     runtime
         .block_on(machine.apply(created))
         .expect("creating the event");

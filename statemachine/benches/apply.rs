@@ -28,6 +28,7 @@ use boxoffice_statemachine::{
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
+#[allow(dead_code)] // the examples' argument parsing (`pairs_from_args`) is not used here
 mod onsale;
 
 use onsale::*;

@@ -20,15 +20,7 @@ mod onsale;
 use boxoffice_statemachine::{execute, Command, Outcome};
 
 fn main() {
-    let pairs: u64 = match std::env::args().nth(1) {
-        Some(text) => text.parse().expect("the argument is a number of pairs"),
-        None => 5_000,
-    };
-    assert!(
-        pairs <= onsale::SEATS,
-        "at most {} pairs: one per seat",
-        onsale::SEATS
-    );
+    let pairs = onsale::pairs_from_args();
     let mut store = onsale::fresh_event();
     let log: Vec<Command> = (0..2 * pairs).map(onsale::hold_then_buy).collect();
     let started = std::time::Instant::now();

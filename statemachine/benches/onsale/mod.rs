@@ -54,10 +54,9 @@ pub fn hold(customer_number: u64, selection: Selection) -> Action {
     }
 }
 
-/// A store holding just the freshly created bench event, on sale.
-pub fn fresh_event() -> MemStore {
-    let mut store = MemStore::new();
-    let create = Command {
+/// The command creating the bench event, on sale from time 0.
+pub fn create_event() -> Command {
+    Command {
         request_id: RequestId::new("create").expect("valid request id"),
         at_ms: 0,
         action: Action::CreateEvent(fixtures::stadium(
@@ -67,8 +66,13 @@ pub fn fresh_event() -> MemStore {
             SEATS_PER_ROW,
             0,
         )),
-    };
-    match execute(&mut store, &create).expect("the in-memory store never fails") {
+    }
+}
+
+/// A store holding just the freshly created bench event, on sale.
+pub fn fresh_event() -> MemStore {
+    let mut store = MemStore::new();
+    match execute(&mut store, &create_event()).expect("the in-memory store never fails") {
         Outcome::Accepted(_) => store,
         Outcome::Rejected(r) => panic!("creating the bench event was rejected: {r:?}"),
     }
@@ -94,4 +98,14 @@ pub fn hold_then_buy(k: u64) -> Command {
         }
     };
     command(k, action)
+}
+
+/// The examples' argument: a number of hold-and-buy pairs (default 5,000, at most one per seat).
+pub fn pairs_from_args() -> u64 {
+    let pairs: u64 = match std::env::args().nth(1) {
+        Some(text) => text.parse().expect("the argument is a number of pairs"),
+        None => 5_000,
+    };
+    assert!(pairs <= SEATS, "at most {SEATS} pairs: one per seat");
+    pairs
 }
