@@ -1,9 +1,8 @@
 //! Raft traffic over gRPC: the server side that routes each message to its group's Raft, and the
-//! client side (openraft's network) that shares two HTTP/2 connections per peer node among all
-//! groups, one for replication streams and snapshots, one for everything else. A group's
-//! replication to a follower is one stream (`append_stream`); heartbeats and single appends travel
-//! in batches per peer (`append_batch`). Also carries cluster-map changes from any node to group
-//! 0's leader (`crate::placement`).
+//! client side (openraft's network) that shares one HTTP/2 channel per peer node among all groups.
+//! A group's replication to a follower is one stream (`append_stream`); heartbeats and single
+//! appends travel in batches per peer (`append_batch`). Also carries cluster-map changes from any
+//! node to group 0's leader (`crate::placement`).
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -351,53 +350,22 @@ impl RaftTransport for RaftService {
 
 // ---- client ----------------------------------------------------------------------------------
 
-/// Which of its two connections to a peer a call travels on.
-///
-/// HTTP/2 lets the data a reader has not taken yet hold up to the connection's window (1 MiB), and
-/// a follower whose Raft stops reading one replication stream (a long apply, a big entry to
-/// decode) leaves that stream's data unread. On a connection of their own, the heartbeats that
-/// keep every group's followers from calling elections, the votes and the node's other calls
-/// never wait behind it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Lane {
-    /// Heartbeats and single appends (batched per peer), votes, leadership transfers, node beats,
-    /// cluster-map changes.
-    Control,
-    /// Replication streams and snapshots.
-    Replication,
-}
-
-/// Two lazily connected gRPC channels per peer address (one per [`Lane`]), shared by every group's
-/// network.
+/// One lazily connected gRPC channel per peer address, shared by every group's network.
 #[derive(Debug, Clone, Default)]
 pub struct PeerChannels {
-    channels: Arc<RwLock<BTreeMap<(String, Lane), Channel>>>,
+    channels: Arc<RwLock<BTreeMap<String, Channel>>>,
     /// One append batcher per peer address, shared by every group.
     appends: Arc<RwLock<BTreeMap<String, AppendBatcher>>>,
 }
 
 impl PeerChannels {
-    /// The Raft transport client for the peer at `addr`, on the shared channel for everything but
-    /// replication streams and snapshots.
+    /// The Raft transport client for the peer at `addr`, on the shared channel.
     pub(crate) fn client(&self, addr: &str) -> Result<RaftTransportClient<Channel>, String> {
-        self.lane(addr, Lane::Control)
-    }
-
-    /// The Raft transport client for replication streams and snapshots to the peer at `addr`.
-    pub(crate) fn replication_client(
-        &self,
-        addr: &str,
-    ) -> Result<RaftTransportClient<Channel>, String> {
-        self.lane(addr, Lane::Replication)
-    }
-
-    fn lane(&self, addr: &str, lane: Lane) -> Result<RaftTransportClient<Channel>, String> {
-        let key = (addr.to_owned(), lane);
         if let Some(channel) = self
             .channels
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
+            .get(addr)
         {
             return Ok(Self::wrap(channel.clone()));
         }
@@ -413,7 +381,7 @@ impl PeerChannels {
         // Connects on first use and reconnects after failures.
         let channel = endpoint.connect_lazy();
         let mut channels = self.channels.write().unwrap_or_else(|p| p.into_inner());
-        let channel = channels.entry(key).or_insert(channel).clone();
+        let channel = channels.entry(addr.to_owned()).or_insert(channel).clone();
         Ok(Self::wrap(channel))
     }
 
@@ -464,7 +432,6 @@ impl RaftNetworkFactory<TypeConfig> for GroupNetwork {
             group: self.group,
             target,
             client: self.channels.client(&node.addr),
-            replication: self.channels.replication_client(&node.addr),
             appends: self.channels.appends(&node.addr),
         }
     }
@@ -476,7 +443,6 @@ pub struct PeerLink {
     group: GroupId,
     target: u64,
     client: Result<RaftTransportClient<Channel>, String>,
-    replication: Result<RaftTransportClient<Channel>, String>,
     appends: Result<AppendBatcher, String>,
 }
 
@@ -495,12 +461,6 @@ enum Rpc {
 impl PeerLink {
     fn client(&self) -> Result<RaftTransportClient<Channel>, Unreachable<TypeConfig>> {
         self.client
-            .clone()
-            .map_err(|e| Unreachable::new(&LinkError(e)))
-    }
-
-    fn replication_client(&self) -> Result<RaftTransportClient<Channel>, Unreachable<TypeConfig>> {
-        self.replication
             .clone()
             .map_err(|e| Unreachable::new(&LinkError(e)))
     }
@@ -598,15 +558,10 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
             // append unanswered past the RPC's time plus that append's size allowance
             // (`APPEND_BYTES_PER_S_MIN`), counted from its last answer.
             let setup = option.soft_ttl().max(CONNECT_TIMEOUT);
-            let answers = append_stream::open(
-                link.replication_client()?,
-                link.group,
-                input,
-                setup,
-                option.hard_ttl(),
-            )
-            .await
-            .map_err(|status| link.status_error(&status))?;
+            let answers =
+                append_stream::open(link.client()?, link.group, input, setup, option.hard_ttl())
+                    .await
+                    .map_err(|status| link.status_error(&status))?;
             let answers: BoxStream<'s, _> = Box::pin(
                 answers.map(move |answer| answer.map_err(|status| link.status_error(&status))),
             );
@@ -637,7 +592,7 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
         _cancel: impl std::future::Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let mut client = self.replication_client()?;
+        let mut client = self.client()?;
         let group = self.group;
         let header = encode(&(vote, snapshot.meta));
         let data = snapshot.snapshot.into_inner();
@@ -667,81 +622,5 @@ impl RaftNetworkV2<TypeConfig> for PeerLink {
         })?;
         decode(&response.into_inner().payload)
             .map_err(|e| StreamingError::Network(NetworkError::new(&e)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use super::*;
-    use crate::raft::quiesce::QuiesceTimings;
-
-    /// A node's Raft service hosting no group (every call is answered NOT_FOUND at once), on
-    /// loopback: its address, and how many connections it has accepted.
-    async fn peer_hosting_nothing() -> (String, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = accepted.clone();
-        let incoming = futures_util::stream::unfold(listener, move |listener| {
-            let counter = counter.clone();
-            async move {
-                let connection = listener.accept().await.map(|(stream, _)| {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    stream
-                });
-                Some((connection, listener))
-            }
-        });
-        let timings = QuiesceTimings {
-            enabled: false,
-            beat_every: Duration::from_millis(100),
-            beat_fresh_for: Duration::from_millis(400),
-            quiesce_after: Duration::from_secs(1),
-        };
-        let quiescence = Arc::new(Quiescence::new(2, Groups::default(), timings));
-        let service = RaftService::server(Groups::default(), quiescence);
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming),
-        );
-        (addr, accepted)
-    }
-
-    /// A vote for group 1 through `client`, which the peer refuses.
-    async fn vote(client: Result<RaftTransportClient<Channel>, String>) {
-        let mut client = client.expect("a loopback address is valid");
-        let status = client
-            .vote(Request::new(RaftMessage {
-                group: 1,
-                payload: Vec::new(),
-            }))
-            .await
-            .expect_err("the peer hosts no group");
-        assert_eq!(status.code(), tonic::Code::NotFound, "{status}");
-    }
-
-    #[tokio::test]
-    async fn replication_travels_on_a_connection_of_its_own() {
-        let (addr, accepted) = peer_hosting_nothing().await;
-        let channels = PeerChannels::default();
-        vote(channels.client(&addr)).await;
-        vote(channels.client(&addr)).await;
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            1,
-            "calls other than replication share one connection"
-        );
-        vote(channels.replication_client(&addr)).await;
-        vote(channels.replication_client(&addr)).await;
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            2,
-            "replication streams and snapshots share a second one"
-        );
-        vote(channels.client(&addr)).await;
-        assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 }
